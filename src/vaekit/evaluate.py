@@ -1,0 +1,167 @@
+"""Dataset-level evaluation: ELBO, importance-weighted log p(x), bits/dim, KL per dimension, active units.
+
+Every number is per example in nats unless its name says bits/dim; ``elbo`` and ``log_likelihood``
+are higher-is-better, ``nll`` is their negation. All functions are deterministic for a given
+``seed`` and leave the global random state untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader
+
+from vaekit.objectives import Terms, elbo, log_weights
+from vaekit.runtime import autocast
+
+SAMPLES_PER_CHUNK = 1 << 16  # rows of (example, sample) pairs decoded at once: bounds memory
+
+
+def batches(x, y=None, *, batch_size: int, device: torch.device | None = None) -> Iterator:
+    """(xb, yb) pairs from in-memory tensors (sliced in order) or from a DataLoader."""
+    if isinstance(x, DataLoader):
+        for batch in x:
+            xb, yb = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
+            yield xb.to(device) if device else xb, (yb.to(device) if device and yb is not None else yb)
+        return
+    for i in range(0, len(x), batch_size):
+        xb = x[i : i + batch_size]
+        yb = None if y is None else y[i : i + batch_size]
+        if device is not None:
+            xb, yb = xb.to(device), (None if yb is None else yb.to(device))
+        yield xb, yb
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device):
+    """Fix the random stream inside the block and restore the caller's afterwards."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def model_device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.inference_mode()
+def dataset_elbo(model, x, y=None, *, batch_size: int = 1024, seed: int = 0,
+                 dtype: torch.dtype | None = None) -> dict[str, float]:
+    """Mean ELBO, E_q[log p(x|z)] and KL over a dataset (nats per example), one sample of z each."""
+    was_training = model.training
+    model.eval()
+    device = model_device(model)
+    totals, n = torch.zeros(3, device=device, dtype=torch.float64), 0
+    with seeded(seed, device):
+        for xb, yb in batches(x, y, batch_size=batch_size, device=device):
+            with autocast(device, dtype):
+                t: Terms = elbo(model, xb, yb)
+            totals += torch.stack([t.elbo.sum(), t.log_px_z.sum(), t.kl.sum()]).double()
+            n += len(xb)
+    model.train(was_training)
+    if n == 0:
+        raise ValueError("Cannot evaluate on an empty dataset.")
+    mean = (totals / n).tolist()
+    return {"elbo": mean[0], "log_px_z": mean[1], "kl": mean[2]}
+
+
+@torch.inference_mode()
+def log_likelihood(model, x, y=None, *, k: int = 1000, seed: int = 0,
+                   samples_per_chunk: int = SAMPLES_PER_CHUNK,
+                   dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Importance-weighted estimate of log p(x) per example, (N,) nats on the CPU (Burda et al. 2015,
+    eq. 8 with k samples from q(z|x)); a lower bound in expectation that tightens as k grows.
+
+    Work is batched over examples and samples and chunked so that at most ``samples_per_chunk``
+    (example, sample) pairs are decoded at once: k = 5000 runs in bounded memory.
+    """
+    was_training = model.training
+    model.eval()
+    device = model_device(model)
+    batch = max(1, samples_per_chunk // k)
+    k_chunk = min(k, samples_per_chunk)
+    out = []
+    with seeded(seed, device):
+        for xb, yb in batches(x, y, batch_size=batch, device=device):
+            acc = torch.full((len(xb),), -math.inf, device=device)
+            for start in range(0, k, k_chunk):
+                kc = min(k_chunk, k - start)
+                with autocast(device, dtype):
+                    log_w = log_weights(model, xb, yb, k=kc)[0]  # (kc, B)
+                acc = torch.logaddexp(acc, torch.logsumexp(log_w.float(), 0))
+            out.append((acc - math.log(k)).cpu())
+    model.train(was_training)
+    if not out:
+        raise ValueError("Cannot evaluate on an empty dataset.")
+    return torch.cat(out)
+
+
+def bits_per_dim(nats_per_example: float, n_dims: int) -> float:
+    """Convert nats per example to bits per dimension."""
+    return nats_per_example / (n_dims * math.log(2))
+
+
+@torch.inference_mode()
+def posterior_means(model, x, y=None, *, batch_size: int = 1024) -> torch.Tensor:
+    """E_q[z|x] for every example, (N, L) on the CPU. Deterministic."""
+    was_training = model.training
+    model.eval()
+    device = model_device(model)
+    means = [run_encode(model, xb, yb).mean.float().cpu()
+             for xb, yb in batches(x, y, batch_size=batch_size, device=device)]
+    model.train(was_training)
+    return torch.cat(means)
+
+
+def run_encode(model, x, y=None):
+    return model.encode(x) if y is None else model.encode(x, y)
+
+
+@torch.inference_mode()
+def kl_per_dimension(model, x, y=None, *, batch_size: int = 1024) -> torch.Tensor | None:
+    """Mean analytic KL(q(z_d|x) || N(0, 1)) per latent dimension (L,), in nats; None when the
+    prior is not a standard diagonal Gaussian (the KL then does not split over dimensions)."""
+    from vaekit.objectives import _normal
+
+    was_training = model.training
+    model.eval()
+    device = model_device(model)
+    pz = _normal(model.prior())
+    if pz is None:
+        model.train(was_training)
+        return None
+    total, n = 0.0, 0
+    for xb, yb in batches(x, y, batch_size=batch_size, device=device):
+        q = _normal(run_encode(model, xb, yb))
+        total = total + torch.distributions.kl_divergence(q, pz).sum(0).double()
+        n += len(xb)
+    model.train(was_training)
+    return (total / n).float().cpu()
+
+
+def active_units(model, x, y=None, *, threshold: float = 0.01, batch_size: int = 1024) -> int:
+    """Latent dimensions whose posterior mean varies over the data: Cov_x(E_q[z_d|x]) > threshold
+    (Burda et al. 2015, section 5.2)."""
+    means = posterior_means(model, x, y, batch_size=batch_size).double()
+    if len(means) < 2:
+        return 0
+    return int((means.var(0) > threshold).sum())
+
+
+def evaluate(model, x, y=None, *, k: int = 1000, seed: int = 0, batch_size: int = 1024) -> dict:
+    """All of the above in one record (nats per example and bits/dim)."""
+    n_dims = math.prod(model.event_shape)
+    e = dataset_elbo(model, x, y, batch_size=batch_size, seed=seed)
+    record = {**e, "n_examples": len(x), "n_dims": n_dims, "elbo_bits_per_dim": bits_per_dim(-e["elbo"], n_dims)}
+    if k:
+        ll = log_likelihood(model, x, y, k=k, seed=seed)
+        record.update(k=k, log_likelihood=float(ll.double().mean()), nll=float(-ll.double().mean()),
+                      bits_per_dim=bits_per_dim(float(-ll.double().mean()), n_dims))
+    record["active_units"] = active_units(model, x, y, batch_size=batch_size)
+    kl_dims = kl_per_dimension(model, x, y, batch_size=batch_size)
+    record["kl_per_dim"] = None if kl_dims is None else [round(v, 5) for v in kl_dims.tolist()]
+    return record

@@ -1,0 +1,72 @@
+"""Save and load models as a directory: ``config.json`` (everything needed to rebuild, plus a format
+version) and ``model.safetensors`` (weights). Loading rebuilds from the config and never unpickles."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from vaekit.config import ModelConfig, build_model, from_dict, to_dict
+
+FORMAT = "vaekit-model"
+FORMAT_VERSION = 1
+CONFIG, WEIGHTS = "config.json", "model.safetensors"
+
+
+def save_model(model: torch.nn.Module, config: ModelConfig, path: str | Path, *,
+               extra: dict[str, Any] | None = None) -> Path:
+    """Write ``path/config.json`` and ``path/model.safetensors`` atomically; ``extra`` is any JSON
+    (preprocessing, training summary) stored beside the model config."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": to_dict(config), "extra": extra or {}}
+    for name, write in ((WEIGHTS, lambda p: save_file(tensors, str(p), metadata={"format": FORMAT})),
+                        (CONFIG, lambda p: p.write_text(json.dumps(meta, indent=2)))):
+        tmp = path / (name + ".tmp")
+        write(tmp)
+        os.replace(tmp, path / name)
+    return path
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"No saved model at {path}: expected a directory with {CONFIG} and {WEIGHTS}.")
+    try:
+        meta = json.loads((path / CONFIG).read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} has no {CONFIG}; it is not a saved vaekit model.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path / CONFIG} is damaged (not valid JSON: {e}); save the model again.") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{path / CONFIG} is not a vaekit model config.")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise ValueError(f"{path} was saved by a newer vaekit (format {meta['format_version']}); upgrade vaekit.")
+    return meta
+
+
+def load_model(path: str | Path, *, device: str | torch.device = "cpu"):
+    """Rebuild the model from ``config.json`` and load its weights. Returns (model, config, extra)."""
+    path = Path(path)
+    meta = read_config(path)
+    config = from_dict(ModelConfig, meta["model"], where="model.")
+    model = build_model(config)
+    try:
+        state = load_file(str(path / WEIGHTS), device="cpu")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} has no {WEIGHTS}; the saved model is incomplete.") from None
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"{path / WEIGHTS} is damaged or truncated ({e}); save the model again.") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0] if str(e) else "mismatch"
+        raise ValueError(f"{path / WEIGHTS} does not match {path / CONFIG} ({first}).") from None
+    return model.to(device).eval(), config, meta.get("extra", {})

@@ -1,0 +1,186 @@
+"""Observation models p(x|z): decoder output -> a torch Distribution over one example.
+
+A likelihood is a module with ``n_params`` (decoder outputs per data value). Called as
+``likelihood(h, event_dims)`` on decoder output ``h`` of shape ``(*batch, n_params, *event_shape)``
+(``event_dims == len(event_shape)``), it returns ``px`` with
+``px.batch_shape == batch`` and ``px.event_shape == event_shape``, so ``px.log_prob(x)`` is the
+log-density of a whole example in nats, normalising constants included. Parameters are computed in
+float32 whatever precision the networks ran in.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.distributions import (
+    Bernoulli,
+    Categorical,
+    Distribution,
+    Independent,
+    Laplace,
+    Multinomial,
+    NegativeBinomial,
+    Normal,
+    Poisson,
+)
+
+MIN_SCALE = 1e-3
+MAX_LOG_RATE = 20.0
+
+
+def positive(h: torch.Tensor, floor: float = MIN_SCALE) -> torch.Tensor:
+    """Map an unconstrained tensor to (floor, inf) without overflow: softplus + floor."""
+    return F.softplus(h) + floor
+
+
+def independent(base: Distribution, n_event_dims: int) -> Distribution:
+    return Independent(base, n_event_dims) if n_event_dims else base
+
+
+class Likelihood(nn.Module):
+    """Base of every observation model; subclasses only define ``n_params`` and ``distribution``."""
+
+    n_params: int = 1
+    name: str = ""
+
+    def forward(self, h: torch.Tensor, event_dims: int) -> Distribution:
+        params = h.float().unbind(-event_dims - 1)  # n_params tensors of shape (*batch, *event)
+        return independent(self.distribution(*params), event_dims)
+
+    def distribution(self, *params: torch.Tensor) -> Distribution:
+        raise NotImplementedError
+
+    def mean(self, px: Distribution) -> torch.Tensor:
+        """E[x|z], used for reconstructions and decoded means."""
+        return px.mean
+
+    def sample(self, px: Distribution) -> torch.Tensor:
+        return px.sample()
+
+
+class BernoulliLikelihood(Likelihood):
+    """Binary data; decoder gives logits."""
+
+    name = "bernoulli"
+
+    def distribution(self, logits):
+        return Bernoulli(logits=logits, validate_args=False)
+
+
+class GaussianLikelihood(Likelihood):
+    """Real data. ``scale`` is ``"learned"`` (one per feature), ``"predicted"`` (per example, by the
+    decoder) or a positive float (fixed)."""
+
+    name = "gaussian"
+
+    def __init__(self, *, event_shape: tuple[int, ...] = (), scale: str | float = "learned"):
+        super().__init__()
+        self.scale_mode = scale
+        self.n_params = 2 if scale == "predicted" else 1
+        if scale == "learned":
+            self.raw_scale = nn.Parameter(torch.full(tuple(event_shape), math.log(math.e - 1)))
+        elif scale != "predicted" and not float(scale) > 0:
+            raise ValueError(f"Gaussian scale must be 'learned', 'predicted' or > 0, got {scale!r}.")
+
+    def distribution(self, loc, raw=None):
+        if self.scale_mode == "predicted":
+            scale = positive(raw)
+        elif self.scale_mode == "learned":
+            scale = positive(self.raw_scale).expand_as(loc)
+        else:
+            scale = torch.full_like(loc, float(self.scale_mode))
+        return Normal(loc, scale, validate_args=False)
+
+
+class LaplaceLikelihood(Likelihood):
+    """Real data with heavy tails; decoder gives location and (raw) scale."""
+
+    name = "laplace"
+    n_params = 2
+
+    def distribution(self, loc, raw):
+        return Laplace(loc, positive(raw), validate_args=False)
+
+
+class CategoricalLikelihood(Likelihood):
+    """One of ``n_classes`` values per position (tokens, 8-bit pixels as integers 0..n_classes-1)."""
+
+    name = "categorical"
+
+    def __init__(self, *, n_classes: int = 256):
+        super().__init__()
+        self.n_classes = int(n_classes)
+        self.n_params = self.n_classes
+
+    def forward(self, h: torch.Tensor, event_dims: int) -> Distribution:
+        logits = h.float().movedim(-event_dims - 1, -1)  # (*batch, *event, K)
+        return independent(Categorical(logits=logits, validate_args=False), event_dims)
+
+    def mean(self, px):
+        probs = px.base_dist.probs if isinstance(px, Independent) else px.probs
+        levels = torch.arange(self.n_classes, device=probs.device, dtype=probs.dtype)
+        return (probs * levels).sum(-1)
+
+
+class PoissonLikelihood(Likelihood):
+    """Counts; decoder gives the log-rate."""
+
+    name = "poisson"
+
+    def distribution(self, log_rate):
+        return Poisson(log_rate.clamp(max=MAX_LOG_RATE).exp(), validate_args=False)
+
+
+class NegativeBinomialLikelihood(Likelihood):
+    """Over-dispersed counts; decoder gives raw total_count (dispersion) and logits."""
+
+    name = "negative_binomial"
+    n_params = 2
+
+    def distribution(self, raw_total_count, logits):
+        return NegativeBinomial(positive(raw_total_count), logits=logits, validate_args=False)
+
+
+class MultinomialLikelihood(Likelihood):
+    """Counts over the last axis (e.g. clicks over items, Mult-VAE); decoder gives logits.
+
+    The number of trials is read from each example, so ``log_prob`` is exact for any total;
+    ``total_count`` is used only for sampling and for the mean of decoded prior samples.
+    """
+
+    name = "multinomial"
+
+    def __init__(self, *, total_count: int = 1):
+        super().__init__()
+        self.total_count = int(total_count)
+
+    def forward(self, h: torch.Tensor, event_dims: int) -> Distribution:
+        logits = h.float().squeeze(-event_dims - 1)  # (*batch, *event); the last axis is the event
+        dist = Multinomial(self.total_count, logits=logits, validate_args=False)
+        return independent(dist, event_dims - 1)
+
+
+LIKELIHOODS = {
+    cls.name: cls
+    for cls in (
+        BernoulliLikelihood,
+        GaussianLikelihood,
+        LaplaceLikelihood,
+        CategoricalLikelihood,
+        PoissonLikelihood,
+        NegativeBinomialLikelihood,
+        MultinomialLikelihood,
+    )
+}
+
+
+def make_likelihood(name: str, *, event_shape: tuple[int, ...], **options) -> Likelihood:
+    """Build a likelihood by name; ``options`` are its keyword arguments."""
+    if name not in LIKELIHOODS:
+        raise ValueError(f"Unknown likelihood {name!r}; choose one of {sorted(LIKELIHOODS)}.")
+    if name == "gaussian":
+        options = {"event_shape": event_shape, **options}
+    return LIKELIHOODS[name](**options)

@@ -1,0 +1,63 @@
+"""Priors p(z). The model's prior is the one place p(z) is defined: ``pz = model.prior()``."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.distributions import Categorical, Distribution, Independent, MixtureSameFamily, Normal
+
+from vaekit.likelihoods import positive
+
+
+class StandardNormal(nn.Module):
+    """p(z) = N(0, I)."""
+
+    def __init__(self, latent_dim: int):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.register_buffer("loc", torch.zeros(latent_dim))
+
+    def forward(self) -> Distribution:
+        return Independent(Normal(self.loc, torch.ones_like(self.loc)), 1)
+
+
+class MixtureOfGaussians(nn.Module):
+    """Learnable mixture of K diagonal Gaussians with learnable weights."""
+
+    def __init__(self, latent_dim: int, *, n_components: int = 10, seed: int = 0):
+        super().__init__()
+        self.latent_dim = latent_dim
+        g = torch.Generator().manual_seed(seed)
+        self.loc = nn.Parameter(torch.randn(n_components, latent_dim, generator=g))
+        self.raw_scale = nn.Parameter(torch.full((n_components, latent_dim), math.log(math.e - 1)))
+        self.logits = nn.Parameter(torch.zeros(n_components))
+
+    def forward(self) -> Distribution:
+        components = Independent(Normal(self.loc, positive(self.raw_scale)), 1)
+        return MixtureSameFamily(Categorical(logits=self.logits), components)
+
+
+class VampPrior(nn.Module):
+    """p(z) = (1/K) sum_k q(z | u_k) with K learned pseudo-inputs u_k (Tomczak & Welling 2018, eq. 9).
+
+    ``encoder`` is the model's own encoder (shared, not copied), so the prior follows it in training.
+    """
+
+    def __init__(self, encoder: nn.Module, input_shape: tuple[int, ...], *, n_components: int = 500,
+                 init: torch.Tensor | None = None, seed: int = 0):
+        super().__init__()
+        self.encoder = [encoder]  # a plain list: the encoder is registered by the model, not here
+        g = torch.Generator().manual_seed(seed)
+        u = 0.5 + 0.05 * torch.randn(n_components, *input_shape, generator=g) if init is None else init
+        self.pseudo_inputs = nn.Parameter(u.clone().float())
+        self.latent_dim = encoder.latent_dim
+
+    def forward(self) -> Distribution:
+        qu = self.encoder[0](self.pseudo_inputs)  # Independent(Normal) with batch (K,)
+        weights = torch.zeros(qu.batch_shape, device=self.pseudo_inputs.device)
+        return MixtureSameFamily(Categorical(logits=weights), qu)
+
+
+PRIORS = {"normal": StandardNormal, "mixture": MixtureOfGaussians, "vamp": VampPrior}

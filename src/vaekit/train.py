@@ -1,0 +1,233 @@
+"""``fit``: one explicit training loop. Read it top to bottom.
+
+In-memory tensors are shuffled and sliced by index on the training device; a DataLoader is iterated
+as given. The loop never syncs with the host inside an epoch except to refresh the progress bar.
+Checkpoints hold everything needed to continue exactly (model, optimizer, scheduler, RNG states,
+position in the epoch), so an interrupted and resumed run ends with the same weights on CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from vaekit.config import TrainConfig, to_dict
+from vaekit.evaluate import dataset_elbo
+from vaekit.objectives import OBJECTIVES
+from vaekit.runtime import autocast, autocast_dtype, resolve_device
+from vaekit.schedules import SCHEDULES
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class History:
+    records: list[dict] = field(default_factory=list)  # one per epoch
+    best_epoch: int = -1
+    best_val_elbo: float = -math.inf
+    stopped_early: bool = False
+
+
+Callback = Callable[[dict, torch.nn.Module], "bool | None"]  # return True to stop training
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write via a temporary file and rename, so a crash never leaves a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def make_optimizer(model, cfg: TrainConfig, steps_total: int):
+    fused = next(model.parameters()).device.type in ("cuda", "cpu")
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
+    if cfg.lr_schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps_total))
+    elif cfg.lr_schedule == "none":
+        sched = None
+    else:
+        raise ValueError(f"Unknown lr_schedule {cfg.lr_schedule!r}; choose 'none' or 'cosine'.")
+    return opt, sched
+
+
+def as_tensor(x, device):
+    """In-memory data goes to the training device once; DataLoaders and None pass through."""
+    return x if x is None or isinstance(x, DataLoader) else torch.as_tensor(x).to(device)
+
+
+def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
+        config: TrainConfig | None = None, callbacks: Sequence[Callback] = (),
+        out_dir: str | Path | None = None, resume: bool = False) -> History:
+    """Train ``model`` on ``x`` (a tensor or a DataLoader of tensors or (x, y) pairs).
+
+    Validation runs every epoch on ``x_val``; with ``patience`` > 0 training stops when the
+    validation ELBO has not improved for that many epochs, and the best weights are restored.
+    With ``out_dir``, writes ``checkpoint.pt`` after every epoch and ``metrics.jsonl``;
+    ``resume=True`` continues from that checkpoint.
+    """
+    cfg = config or TrainConfig()
+    device = resolve_device(cfg.device)
+    dtype = autocast_dtype(cfg.precision, device)
+    model.to(device)
+    in_memory = not isinstance(x, DataLoader)
+    x, y, x_val, y_val = (as_tensor(v, device) for v in (x, y, x_val, y_val))
+    n = len(x) if in_memory else None
+    steps_per_epoch = math.ceil(n / cfg.batch_size) if in_memory else len(x)
+    if cfg.objective not in OBJECTIVES:
+        raise ValueError(f"Unknown objective {cfg.objective!r}; choose 'elbo' or 'iwae'.")
+    objective = OBJECTIVES[cfg.objective]
+    beta_at = functools.partial(SCHEDULES[cfg.kl_schedule], beta=cfg.beta, warmup_steps=cfg.warmup_steps)
+    opt, sched = make_optimizer(model, cfg, cfg.epochs * steps_per_epoch)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
+    shuffle = torch.Generator(device="cpu")
+
+    torch.manual_seed(cfg.seed)
+    shuffle.manual_seed(cfg.seed)
+    history, epoch, batch_start, step, bad_epochs = History(), 0, 0, 0, 0
+    best_state, partial = None, None
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        ckpt = load_checkpoint(out)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        torch.set_rng_state(ckpt["rng"])
+        shuffle.set_state(ckpt["epoch_shuffle_state"])
+        epoch, batch_start, step, bad_epochs = ckpt["epoch"], ckpt["batch"], ckpt["step"], ckpt["bad_epochs"]
+        history = History(**ckpt["history"])
+        best_state, partial = ckpt["best_state"], ckpt["partial_sums"]
+
+    def save(epoch_: int, batch_: int, epoch_shuffle_state, sums) -> None:
+        if out is None:
+            return
+        state = {
+            "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict() if sched is not None else None,
+            "scaler": scaler.state_dict(), "rng": torch.get_rng_state(),
+            "epoch_shuffle_state": epoch_shuffle_state, "epoch": epoch_, "batch": batch_, "step": step,
+            "bad_epochs": bad_epochs, "history": history.__dict__, "best_state": best_state,
+            "partial_sums": sums, "config": to_dict(cfg),
+        }
+        atomic_write(out / CHECKPOINT, lambda p: torch.save(state, p))
+        atomic_write(out / METRICS, lambda p: p.write_text("".join(json.dumps(r) + "\n" for r in history.records)))
+
+    bar = tqdm(total=cfg.epochs * steps_per_epoch, initial=epoch * steps_per_epoch + batch_start,
+               disable=not cfg.progress, unit="step", dynamic_ncols=True)
+    try:
+        while epoch < cfg.epochs:
+            t0 = time.perf_counter()
+            epoch_shuffle_state = shuffle.get_state()
+            model.train()
+            if in_memory:
+                perm = torch.randperm(n, generator=shuffle).to(device)
+                data = ((x[idx], None if y is None else y[idx])
+                        for idx in perm.split(cfg.batch_size)[batch_start:])
+            else:
+                data = batches_from_loader(x, device)
+            sums = partial if partial is not None else torch.zeros(4, dtype=torch.float64)
+            sums = sums.to(device)  # loss * B, elbo, kl, count
+            nonfinite = torch.zeros((), dtype=torch.bool, device=device)
+            completed = batch_start
+            try:
+                for i, (xb, yb) in enumerate(data, start=batch_start):
+                    beta = beta_at(step)
+                    with autocast(device, dtype):
+                        if cfg.objective == "iwae":
+                            terms = objective(model, xb, yb, k=cfg.k)
+                        else:
+                            terms = objective(model, xb, yb, beta=beta, free_bits=cfg.free_bits)
+                    opt.zero_grad(set_to_none=True)
+                    scaler.scale(terms.loss).backward()
+                    if cfg.grad_clip > 0:
+                        scaler.unscale_(opt)
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    scaler.step(opt)
+                    scaler.update()
+                    if sched is not None:
+                        sched.step()
+                    step += 1
+                    nonfinite |= ~torch.isfinite(terms.loss.detach())
+                    sums += torch.stack([terms.loss.detach() * len(xb), terms.elbo.detach().sum(),
+                                         terms.kl.detach().sum(), torch.tensor(float(len(xb)), device=device)]).double()
+                    completed = i + 1
+                    bar.update(1)
+                    if cfg.progress and (i + 1) % max(1, steps_per_epoch // 10) == 0:
+                        s = (sums[:3] / sums[3]).tolist()
+                        bar.set_postfix(epoch=epoch + 1, loss=f"{s[0]:.2f}", elbo=f"{s[1]:.2f}", kl=f"{s[2]:.2f}")
+            except KeyboardInterrupt:  # keep what was done: resume continues from the next batch
+                if not bool(nonfinite) and in_memory:
+                    save(epoch, completed, epoch_shuffle_state, sums.cpu())
+                raise
+            if bool(nonfinite):
+                raise TrainingDiverged(
+                    f"The loss became NaN or infinite in epoch {epoch + 1}; training stopped"
+                    + (f" and the last good checkpoint is in {out}." if out else ".")
+                    + " Lower the learning rate, set grad_clip, or check the data for extreme values.")
+            partial, batch_start = None, 0
+            s = (sums[:3] / sums[3]).tolist()
+            record = {"epoch": epoch + 1, "step": step, "beta": beta_at(step), "lr": opt.param_groups[0]["lr"],
+                      "train_loss": s[0], "train_elbo": s[1], "train_kl": s[2]}
+            if x_val is not None:
+                v = dataset_elbo(model, x_val, y_val, batch_size=cfg.eval_batch_size, dtype=dtype)
+                record.update(val_elbo=v["elbo"], val_kl=v["kl"], val_log_px_z=v["log_px_z"])
+            record["seconds"] = time.perf_counter() - t0
+            history.records.append(record)
+            score = record.get("val_elbo", record["train_elbo"])
+            if score > history.best_val_elbo:
+                history.best_val_elbo, history.best_epoch, bad_epochs = score, epoch + 1, 0
+                best_state = copy.deepcopy(model.state_dict()) if cfg.patience > 0 else None
+            else:
+                bad_epochs += 1
+            epoch += 1
+            stop = cfg.patience > 0 and bad_epochs >= cfg.patience
+            stop = any([bool(cb(record, model)) for cb in callbacks]) or stop  # noqa: C419 - call every callback
+            history.stopped_early = stop and epoch < cfg.epochs
+            save(epoch, 0, shuffle.get_state(), None)
+            if stop:
+                break
+    finally:
+        bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history
+
+
+def batches_from_loader(loader: DataLoader, device: torch.device):
+    pin = device.type == "cuda"
+    for batch in loader:
+        xb, yb = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
+        xb = xb.to(device, non_blocking=pin)
+        yield xb, (None if yb is None else yb.to(device, non_blocking=pin))
+
+
+def load_checkpoint(out: Path | None) -> dict:
+    """Read ``checkpoint.pt`` with the safe loader (tensors and plain containers only)."""
+    if out is None:
+        raise ValueError("resume=True needs out_dir, the run directory that holds checkpoint.pt.")
+    path = Path(out) / CHECKPOINT
+    if not path.exists():
+        raise FileNotFoundError(f"No checkpoint to resume from: {path} does not exist.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(f"The checkpoint {path} is damaged or not a vaekit checkpoint ({e}).") from e
