@@ -32,6 +32,7 @@ class ModelConfig:
     prior_components: int = 10  # mixture components or VampPrior pseudo-inputs
     n_classes: int = 0  # > 0: conditional on an integer label in [0, n_classes)
     n_covariates: int = 0  # > 0: conditional on a float covariate vector of this size
+    input_scale: float = 1.0  # the encoder sees x * input_scale (1/255 for 8-bit levels)
 
 
 @dataclass
@@ -103,7 +104,7 @@ def build_model(cfg: ModelConfig) -> nn.Module:
                               act=cfg.activation, residual=cfg.residual)
     else:
         raise ValueError(f"Unknown network {cfg.network!r}; choose 'mlp' or 'conv'.")
-    encoder = GaussianEncoder(body, L, cond_dim=cond)
+    encoder = GaussianEncoder(body, L, cond_dim=cond, input_scale=cfg.input_scale)
     if cfg.prior == "normal":
         prior = StandardNormal(L)
     elif cfg.prior == "mixture":

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader
 
-from vaekit.objectives import Terms, elbo, log_weights
+from vaekit.objectives import Terms, elbo, log_weights, normal_base
 from vaekit.runtime import autocast
 
 SAMPLES_PER_CHUNK = 1 << 16  # rows of (example, sample) pairs decoded at once: bounds memory
@@ -50,8 +50,10 @@ def model_device(model) -> torch.device:
 
 @torch.inference_mode()
 def dataset_elbo(model, x, y=None, *, batch_size: int = 1024, seed: int = 0,
-                 dtype: torch.dtype | None = None) -> dict[str, float]:
-    """Mean ELBO, E_q[log p(x|z)] and KL over a dataset (nats per example), one sample of z each."""
+                 dtype: torch.dtype | None = None, objective=elbo) -> dict[str, float]:
+    """Mean ELBO, E_q[log p(x|z)] and KL over a dataset (nats per example), one sample of z each.
+
+    ``objective`` (default: the ELBO) is any function returning ``Terms``; its ``elbo`` is averaged."""
     was_training = model.training
     model.eval()
     device = model_device(model)
@@ -59,7 +61,7 @@ def dataset_elbo(model, x, y=None, *, batch_size: int = 1024, seed: int = 0,
     with seeded(seed, device):
         for xb, yb in batches(x, y, batch_size=batch_size, device=device):
             with autocast(device, dtype):
-                t: Terms = elbo(model, xb, yb)
+                t: Terms = objective(model, xb, yb)
             totals += torch.stack([t.elbo.sum(), t.log_px_z.sum(), t.kl.sum()]).double()
             n += len(xb)
     model.train(was_training)
@@ -125,18 +127,16 @@ def run_encode(model, x, y=None):
 def kl_per_dimension(model, x, y=None, *, batch_size: int = 1024) -> torch.Tensor | None:
     """Mean analytic KL(q(z_d|x) || N(0, 1)) per latent dimension (L,), in nats; None when the
     prior is not a standard diagonal Gaussian (the KL then does not split over dimensions)."""
-    from vaekit.objectives import _normal
-
     was_training = model.training
     model.eval()
     device = model_device(model)
-    pz = _normal(model.prior())
+    pz = normal_base(model.prior())
     if pz is None:
         model.train(was_training)
         return None
     total, n = 0.0, 0
     for xb, yb in batches(x, y, batch_size=batch_size, device=device):
-        q = _normal(run_encode(model, xb, yb))
+        q = normal_base(run_encode(model, xb, yb))
         total = total + torch.distributions.kl_divergence(q, pz).sum(0).double()
         n += len(xb)
     model.train(was_training)

@@ -23,17 +23,19 @@ class GaussianEncoder(nn.Module):
     """q(z|x[, c]) = N(loc, diag(scale^2)): a feature network, then a linear head for loc and scale.
 
     The scale is softplus(raw) + 1e-4, so it is positive and finite for any input. A condition ``c``
-    (one-hot label or covariates) joins the features before the head.
+    (one-hot label or covariates) joins the features before the head. ``input_scale`` multiplies x
+    before the network (e.g. 1/255 for integer pixel levels scored by a categorical likelihood).
     """
 
-    def __init__(self, net: nn.Module, latent_dim: int, *, cond_dim: int = 0):
+    def __init__(self, net: nn.Module, latent_dim: int, *, cond_dim: int = 0, input_scale: float = 1.0):
         super().__init__()
         self.net = net
         self.latent_dim = latent_dim
+        self.input_scale = input_scale
         self.head = nn.Linear(net.out_features + cond_dim, 2 * latent_dim)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> Distribution:
-        h = self.net(x)
+        h = self.net(x * self.input_scale if self.input_scale != 1.0 else x)
         if c is not None:
             h = torch.cat([h, c.to(h.dtype)], -1)
         loc, raw = self.head(h).float().chunk(2, -1)  # (B, L) each, float32 whatever the autocast

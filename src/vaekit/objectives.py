@@ -21,7 +21,7 @@ def run(model, x, y=None, **kwargs):
     return model(x, **kwargs) if y is None else model(x, y, **kwargs)
 
 
-def _normal(d: Distribution) -> Normal | None:
+def normal_base(d: Distribution) -> Normal | None:
     base = d.base_dist if isinstance(d, Independent) else d
     return base if isinstance(base, Normal) else None
 
@@ -31,7 +31,7 @@ def kl_terms(qz: Distribution, pz: Distribution, z: torch.Tensor, *, analytic: b
 
     Analytic when torch knows the pair; otherwise log q(z) - log p(z) at the sample z.
     """
-    q, p = _normal(qz), _normal(pz)
+    q, p = normal_base(qz), normal_base(pz)
     if analytic and q is not None and p is not None:
         per_dim = kl_divergence(q, p)  # (B, L)
         return per_dim.sum(-1), per_dim

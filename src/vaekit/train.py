@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from vaekit.config import TrainConfig, to_dict
 from vaekit.evaluate import dataset_elbo
-from vaekit.objectives import OBJECTIVES
+from vaekit.objectives import OBJECTIVES, iwae_bound
 from vaekit.runtime import autocast, autocast_dtype, resolve_device
 from vaekit.schedules import SCHEDULES
 
@@ -73,13 +73,17 @@ def as_tensor(x, device):
 
 def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
         config: TrainConfig | None = None, callbacks: Sequence[Callback] = (),
-        out_dir: str | Path | None = None, resume: bool = False) -> History:
+        out_dir: str | Path | None = None, resume: bool = False,
+        objective: Callable | None = None) -> History:
     """Train ``model`` on ``x`` (a tensor or a DataLoader of tensors or (x, y) pairs).
 
     Validation runs every epoch on ``x_val``; with ``patience`` > 0 training stops when the
     validation ELBO has not improved for that many epochs, and the best weights are restored.
     With ``out_dir``, writes ``checkpoint.pt`` after every epoch and ``metrics.jsonl``;
     ``resume=True`` continues from that checkpoint.
+
+    ``objective`` replaces the built-in one (``config.objective``): a pure function
+    ``objective(model, x, y, *, beta, free_bits) -> Terms``, used for training and validation.
     """
     cfg = config or TrainConfig()
     device = resolve_device(cfg.device)
@@ -89,9 +93,13 @@ def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
     x, y, x_val, y_val = (as_tensor(v, device) for v in (x, y, x_val, y_val))
     n = len(x) if in_memory else None
     steps_per_epoch = math.ceil(n / cfg.batch_size) if in_memory else len(x)
-    if cfg.objective not in OBJECTIVES:
-        raise ValueError(f"Unknown objective {cfg.objective!r}; choose 'elbo' or 'iwae'.")
-    objective = OBJECTIVES[cfg.objective]
+    if objective is None:
+        if cfg.objective not in OBJECTIVES:
+            raise ValueError(f"Unknown objective {cfg.objective!r}; choose 'elbo' or 'iwae'.")
+        if cfg.objective == "iwae":
+            objective = functools.partial(iwae_objective, k=cfg.k)
+        else:
+            objective = OBJECTIVES[cfg.objective]
     beta_at = functools.partial(SCHEDULES[cfg.kl_schedule], beta=cfg.beta, warmup_steps=cfg.warmup_steps)
     opt, sched = make_optimizer(model, cfg, cfg.epochs * steps_per_epoch)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
@@ -152,10 +160,7 @@ def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
                 for i, (xb, yb) in enumerate(data, start=batch_start):
                     beta = beta_at(step)
                     with autocast(device, dtype):
-                        if cfg.objective == "iwae":
-                            terms = objective(model, xb, yb, k=cfg.k)
-                        else:
-                            terms = objective(model, xb, yb, beta=beta, free_bits=cfg.free_bits)
+                        terms = objective(model, xb, yb, beta=beta, free_bits=cfg.free_bits)
                     opt.zero_grad(set_to_none=True)
                     scaler.scale(terms.loss).backward()
                     if cfg.grad_clip > 0:
@@ -188,7 +193,8 @@ def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
             record = {"epoch": epoch + 1, "step": step, "beta": beta_at(step), "lr": opt.param_groups[0]["lr"],
                       "train_loss": s[0], "train_elbo": s[1], "train_kl": s[2]}
             if x_val is not None:
-                v = dataset_elbo(model, x_val, y_val, batch_size=cfg.eval_batch_size, dtype=dtype)
+                v = dataset_elbo(model, x_val, y_val, batch_size=cfg.eval_batch_size, dtype=dtype,
+                                 objective=objective)
                 record.update(val_elbo=v["elbo"], val_kl=v["kl"], val_log_px_z=v["log_px_z"])
             record["seconds"] = time.perf_counter() - t0
             history.records.append(record)
@@ -210,6 +216,11 @@ def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
+
+
+def iwae_objective(model, x, y=None, *, k: int, beta: float = 1.0, free_bits: float = 0.0):
+    """IWAE_k as a training objective (Burda et al. 2015); beta and free bits do not apply."""
+    return iwae_bound(model, x, y, k=k)
 
 
 def batches_from_loader(loader: DataLoader, device: torch.device):
