@@ -1,0 +1,274 @@
+"""Semi-supervised VAE (M2, M1+M2), the SemiSupervisedClassifier front door, augmentation and the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.neural_network import MLPClassifier
+
+from vaekit import ModelConfig, TrainConfig, build_model
+from vaekit.apps.augment import augment, conditional_sample
+from vaekit.apps.semisupervised import build_m2, labelled_bound, m2_objective, unlabelled_bound
+from vaekit.apps.semisupervised_estimator import SemiSupervisedClassifier
+from vaekit.apps.semisupervised_train import fit_m2
+
+CLASSES = np.array([3, 7, 9])  # non-contiguous labels: classes_ must map them back
+
+
+def stripes(n: int, seed: int = 0):
+    """Three long parallel stripes in 10-D: clusters are obvious, but with two labels per class a
+    supervised network sees mostly the long (uninformative) direction."""
+    rng = np.random.default_rng(seed)
+    k = rng.integers(3, size=n)
+    plane = np.stack([rng.uniform(-10, 10, size=n), 3.0 * k], 1)
+    W = np.linalg.qr(np.random.default_rng(0).normal(size=(10, 10)))[0][:2]
+    return (plane @ W + 0.3 * rng.normal(size=(n, 10))).astype(np.float32), CLASSES[k]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The CI cores are shared: one thread avoids oversubscription."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = stripes(900)
+    X_train, y_train, X_test, y_test = X[:600], y[:600], X[600:], y[600:]
+    rng = np.random.default_rng(1)
+    labelled = np.concatenate([rng.choice(np.flatnonzero(y_train == c), 2, replace=False) for c in CLASSES])
+    y_semi = np.full(len(y_train), -1)
+    y_semi[labelled] = y_train[labelled]
+    return X_train, y_semi, X_test, y_test, labelled, y_train
+
+
+@pytest.fixture(scope="module")
+def clf(data):
+    X_train, y_semi = data[:2]
+    return SemiSupervisedClassifier(latent_dim=2, hidden=(64,), epochs=40, batch_size=64).fit(X_train, y_semi)
+
+
+def tiny_m2(likelihood="gaussian", shape=(6,), network="mlp"):
+    torch.manual_seed(0)
+    return build_m2(ModelConfig(input_shape=shape, latent_dim=3, hidden=(16,), channels=(4, 8),
+                                network=network, likelihood=likelihood, n_classes=4))
+
+
+@pytest.mark.parametrize("likelihood,shape,network", [("gaussian", (6,), "mlp"), ("bernoulli", (6,), "mlp"),
+                                                      ("bernoulli", (1, 8, 8), "conv")])
+def test_objective_shapes_gradients_and_mixed_batches(likelihood, shape, network):
+    model = tiny_m2(likelihood, shape, network)
+    x = torch.rand(8, *shape).round() if likelihood == "bernoulli" else torch.randn(8, *shape)
+    y = torch.tensor([0, 1, -1, 3, -1, -1, 2, -1])
+    terms = m2_objective(model, x, y, alpha=10.0, labelled_fraction=0.5)
+    assert terms.elbo.shape == terms.kl.shape == terms.log_px_z.shape == (8,)
+    assert torch.isfinite(terms.loss) and torch.isfinite(terms.elbo).all()
+    terms.loss.backward()
+    for part in (model.classifier, model.encoder, model.decoder):
+        grads = [p.grad for p in part.parameters()]
+        assert all(g is not None and torch.isfinite(g).all() for g in grads)
+        assert sum(float(g.abs().sum()) for g in grads) > 0
+    only_labelled = m2_objective(model, x[y >= 0], y[y >= 0], alpha=10.0)
+    assert torch.isfinite(only_labelled.loss)
+
+
+def test_unlabelled_bound_sums_over_classes_and_is_below_the_best_mixture():
+    """U(x) = sum_y q(y|x) L(x,y) + H(q) (eq. 7), and by Gibbs' inequality U(x) <= log sum_y exp L(x,y),
+    with equality when q(y|x) is the posterior over classes."""
+    model = tiny_m2()
+    x = torch.randn(5, 6)
+    qy = model.classify(x)
+    torch.manual_seed(1)
+    u, _, _ = unlabelled_bound(model, x, qy)
+    torch.manual_seed(1)  # the same draws of z, class by class
+    ys = torch.arange(4).repeat_interleave(5)
+    bound = labelled_bound(model, x.repeat(4, 1), ys)[0].reshape(4, 5)
+    manual = (qy.probs.T * bound).sum(0) + qy.entropy()
+    torch.testing.assert_close(u, manual)
+    assert (u <= torch.logsumexp(bound, 0) + 1e-5).all()
+    best = torch.distributions.Categorical(logits=bound.T)
+    torch.manual_seed(1)
+    torch.testing.assert_close(unlabelled_bound(model, x, best)[0], torch.logsumexp(bound, 0))
+
+
+def test_labelled_bound_includes_log_prior_of_the_class():
+    model = tiny_m2()
+    x, y = torch.randn(4, 6), torch.tensor([0, 1, 2, 3])
+    torch.manual_seed(0)
+    bound, log_px_z, kl = labelled_bound(model, x, y)
+    torch.testing.assert_close(bound, log_px_z - kl - math.log(4))
+
+
+def test_fit_m2_lowers_the_loss_is_seeded_and_checks_labels():
+    x = torch.randn(64, 6)
+    y = torch.full((64,), -1)
+    y[:8] = torch.arange(8) % 4
+    cfg = TrainConfig(epochs=8, batch_size=16, lr=3e-3, seed=3, progress=False)
+    a, b = tiny_m2(), tiny_m2()
+    history = fit_m2(a, x, y, config=cfg)
+    fit_m2(b, x, y, config=cfg)
+    assert history[-1]["loss"] < history[0]["loss"]
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(p, q)
+    with pytest.raises(ValueError, match="No labelled rows"):
+        fit_m2(tiny_m2(), x, torch.full((64,), -1), config=cfg)
+    with pytest.raises(ValueError, match=r"in \[0, 4\)"):
+        fit_m2(tiny_m2(), x, torch.full((64,), 5), config=cfg)
+
+
+def test_semi_supervised_clearly_beats_supervised_only(clf, data):
+    X_train, _, X_test, y_test, labelled, y_train = data
+    supervised = MLPClassifier((64,), max_iter=2000, random_state=0).fit(X_train[labelled], y_train[labelled])
+    acc_sup, acc_ssl = supervised.score(X_test, y_test), clf.score(X_test, y_test)
+    assert acc_ssl >= 0.85, acc_ssl
+    assert acc_ssl >= acc_sup + 0.1, (acc_ssl, acc_sup)
+
+
+def test_classifier_outputs_follow_scikit_learn(clf, data):
+    X_test = data[2]
+    assert clf.classes_.tolist() == CLASSES.tolist()
+    proba = clf.predict_proba(X_test)
+    assert proba.shape == (len(X_test), 3)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
+    assert set(np.unique(clf.predict(X_test))) <= set(CLASSES.tolist())
+    np.testing.assert_array_equal(clf.predict(X_test), CLASSES[proba.argmax(1)])
+    z = clf.transform(X_test)
+    assert z.shape == (len(X_test), 2)
+    np.testing.assert_array_equal(z, clf.transform(X_test))
+
+
+def test_conditional_samples_are_of_the_requested_class(clf):
+    for c in CLASSES:
+        x = clf.sample(50, y=c, random_state=0)
+        assert x.shape == (50, 10)
+        assert (clf.predict(x) == c).mean() >= 0.8
+    np.testing.assert_array_equal(clf.sample(5, y=3, random_state=1), clf.sample(5, y=3, random_state=1))
+    with pytest.raises(ValueError, match="Unknown class 4"):
+        clf.sample(2, y=4)
+
+
+def test_augment_returns_labelled_synthetic_rows(clf):
+    X_new, y_new = augment(None, None, 7, model=clf)
+    assert X_new.shape == (21, 10) and y_new.tolist() == [3] * 7 + [7] * 7 + [9] * 7
+    assert (clf.predict(X_new) == y_new).mean() >= 0.7
+    with pytest.raises(ValueError, match="n_per_class"):
+        augment(None, None, 0, model=clf)
+
+
+def test_conditional_sample_works_for_the_core_conditional_vae():
+    torch.manual_seed(0)
+    cvae = build_model(ModelConfig(input_shape=(5,), latent_dim=2, hidden=(8,), likelihood="gaussian", n_classes=3))
+    x = conditional_sample(cvae, torch.tensor([0, 1, 2, 2]), seed=0)
+    assert x.shape == (4, 5) and torch.isfinite(x).all()
+    torch.testing.assert_close(x, conditional_sample(cvae, torch.tensor([0, 1, 2, 2]), seed=0))
+    with pytest.raises(ValueError, match=r"in \[0, 3\)"):
+        conditional_sample(cvae, torch.tensor([3]))
+    plain = build_model(ModelConfig(input_shape=(5,), latent_dim=2, hidden=(8,), likelihood="gaussian"))
+    with pytest.raises(ValueError, match="conditioned on class labels"):
+        conditional_sample(plain, torch.tensor([0]))
+
+
+def test_save_load_round_trip_and_clear_errors(clf, data, tmp_path):
+    X_test = data[2]
+    clf.save(tmp_path / "run")
+    loaded = SemiSupervisedClassifier.load(tmp_path / "run")
+    np.testing.assert_allclose(loaded.predict_proba(X_test), clf.predict_proba(X_test), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loaded.sample(4, y=9), clf.sample(4, y=9), rtol=1e-5, atol=1e-5)
+    (tmp_path / "run" / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="damaged"):
+        SemiSupervisedClassifier.load(tmp_path / "run")
+    with pytest.raises(FileNotFoundError, match="No saved model"):
+        SemiSupervisedClassifier.load(tmp_path / "missing")
+
+
+def test_bad_labels_give_one_clear_sentence():
+    X = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
+    model = SemiSupervisedClassifier(epochs=1)
+    with pytest.raises(ValueError, match="one label per row"):
+        model.fit(X, np.zeros(19))
+    with pytest.raises(ValueError, match="0 labelled class"):
+        model.fit(X, np.full(20, -1))
+    with pytest.raises(ValueError, match="1 labelled class"):
+        model.fit(X, np.r_[np.zeros(2), np.full(18, -1)])
+    with pytest.raises(ValueError, match="Unknown method"):
+        SemiSupervisedClassifier("m3").fit(X, np.r_[0, 1, np.full(18, -1)])
+
+
+def test_m1_plus_m2_end_to_end(data, tmp_path):
+    X_train, y_semi, X_test, _, _, _ = data
+    model = SemiSupervisedClassifier("m1+m2", latent_dim=2, m1_latent_dim=4, hidden=(32,), epochs=3,
+                                     m1_epochs=3, batch_size=128).fit(X_train, y_semi)
+    assert model.transform(X_test).shape == (len(X_test), 4)  # M1 features
+    assert model.predict_proba(X_test).shape == (len(X_test), 3)
+    assert model.sample(6, y=7).shape == (6, 10)
+    model.save(tmp_path / "m12")
+    loaded = SemiSupervisedClassifier.load(tmp_path / "m12")
+    np.testing.assert_allclose(loaded.predict_proba(X_test), model.predict_proba(X_test), rtol=1e-5, atol=1e-6)
+    from vaekit.io import load_model
+    assert load_model(tmp_path / "m12" / "m1")[1].latent_dim == 4  # M1 is a plain saved VAE
+
+
+# -- CLI ------------------------------------------------------------------------------------------
+def run_cli(*argv) -> int:
+    from vaekit.apps.semisupervised_cli import add_commands
+    parser = argparse.ArgumentParser(prog="vaekit")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args([str(a) for a in argv])
+    return args.func(args)
+
+
+def test_cli_train_predict_sample(data, tmp_path, capsys):
+    X_train, y_semi, X_test = data[:3]
+    np.save(tmp_path / "x.npy", X_train)
+    (tmp_path / "labels.txt").write_text("\n".join("" if v == -1 else str(v) for v in y_semi) + "\n")
+    run = tmp_path / "run"
+    assert run_cli("ssl-train", tmp_path / "x.npy", "--labels", tmp_path / "labels.txt", "--out", run,
+                   "--epochs", 2, "--hidden", "16", "--latent-dim", 2) == 0
+    assert "6 labelled, 3 classes" in capsys.readouterr().out
+    np.save(tmp_path / "test.npy", X_test[:5])
+    assert run_cli("predict", run, tmp_path / "test.npy", "--out", tmp_path / "pred.csv", "--proba") == 0
+    lines = (tmp_path / "pred.csv").read_text().splitlines()
+    assert lines[0] == "label,p_3,p_7,p_9" and len(lines) == 6
+    assert run_cli("ssl-sample", run, "--class", 7, "-n", 4, "--out", tmp_path / "s.npy") == 0
+    assert np.load(tmp_path / "s.npy").shape == (4, 10)
+    with pytest.raises(ValueError, match="already exists"):
+        run_cli("ssl-sample", run, "--class", 7, "--out", tmp_path / "s.npy")
+    with pytest.raises(ValueError, match="not a class of this model"):
+        run_cli("ssl-sample", run, "--class", 5, "--out", tmp_path / "t.npy")
+    with pytest.raises(ValueError, match="already exists"):
+        run_cli("ssl-train", tmp_path / "x.npy", "--labels", tmp_path / "labels.txt", "--out", run)
+
+
+def test_cli_labels_from_a_csv_column_and_bad_inputs(data, tmp_path):
+    import pandas as pd
+    table = pd.DataFrame(data[0][:60], columns=[f"f{i}" for i in range(10)])
+    table["digit"] = -1
+    table.loc[table.index[:3], "digit"] = [3, 7, 9]
+    table.to_csv(tmp_path / "t.csv", index=False)
+    assert run_cli("ssl-train", tmp_path / "t.csv", "--labels", "digit", "--out", tmp_path / "r",
+                   "--epochs", 1, "--hidden", "8", "--latent-dim", 2) == 0
+    with pytest.raises(ValueError, match="neither an existing label file nor a column"):
+        run_cli("ssl-train", tmp_path / "t.csv", "--labels", "label", "--out", tmp_path / "r2")
+    np.save(tmp_path / "short.npy", np.zeros(5))
+    with pytest.raises(ValueError, match="has 5 labels but the data has 60 rows"):
+        run_cli("ssl-train", tmp_path / "t.csv", "--labels", tmp_path / "short.npy", "--out", tmp_path / "r3")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        run_cli("predict", tmp_path / "r", tmp_path / "nope.npy")
+
+
+def test_cli_main_reports_errors_without_traceback(tmp_path, capsys):
+    cli = pytest.importorskip("vaekit.cli")
+    try:
+        code = cli.main(["predict", str(tmp_path / "no_run"), str(tmp_path / "x.npy")])
+    except SystemExit as e:
+        code = e.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
