@@ -135,6 +135,8 @@ def resolve_config(*, data: str | None = None, config_file: str | Path | None = 
 
 def read_run_config(run_dir: str | Path, sets: list[str] = ()) -> RunConfig:
     path = Path(run_dir) / CONFIG_TOML
+    if not Path(run_dir).is_dir():
+        raise FileNotFoundError(f"Run directory {str(run_dir)!r} does not exist; train one with vaekit train.")
     if not path.exists():
         raise FileNotFoundError(f"{run_dir} has no {CONFIG_TOML}; it is not a vaekit run directory.")
     return resolve_config(config_file=path, sets=sets)
