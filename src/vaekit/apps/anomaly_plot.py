@@ -1,0 +1,56 @@
+"""Pictures of anomaly scores (matplotlib, Agg): a histogram with the threshold for tables; the
+series with flagged points and the score underneath for time series. Files are written atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def plot_table(scores: np.ndarray, threshold: float, path: str | Path, *, unit: str = "nats") -> Path:
+    """Histogram of the row scores with the threshold line."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.hist(scores, bins=min(100, max(10, len(scores) // 20)), color="#4c72b0")
+    ax.axvline(threshold, color="#c44e52", ls="--", label=f"threshold {threshold:.3g}")
+    flagged = int((scores > threshold).sum())
+    ax.set(xlabel=f"anomaly score ({unit}, higher = more anomalous)", ylabel="rows",
+           title=f"{flagged} of {len(scores)} rows flagged")
+    ax.set_yscale("log")
+    ax.legend()
+    return save_figure(fig, path)
+
+
+def plot_series(times, values: pd.DataFrame, scores: np.ndarray, threshold: float, path: str | Path, *,
+                unit: str = "nats") -> Path:
+    """Each metric with flagged timestamps marked, and the score with its threshold underneath."""
+    m = values.shape[1]
+    fig, axes = plt.subplots(m + 1, 1, figsize=(10, 2.2 * (m + 1)), sharex=True)
+    flagged = scores > threshold
+    x = np.asarray(times)
+    for ax, col in zip(axes[:-1], values.columns):
+        v = values[col].to_numpy()
+        ax.plot(x, v, lw=0.7, color="#4c72b0")
+        ax.scatter(x[flagged], v[flagged], s=12, color="#c44e52", zorder=3, label="flagged")
+        ax.set_ylabel(str(col))
+    axes[0].legend(loc="upper right")
+    axes[0].set_title(f"{int(flagged.sum())} of {len(scores)} timestamps flagged")
+    axes[-1].plot(x, scores, lw=0.7, color="#55a868")
+    axes[-1].axhline(threshold, color="#c44e52", ls="--")
+    axes[-1].set_ylabel(f"score ({unit})")
+    return save_figure(fig, path)
