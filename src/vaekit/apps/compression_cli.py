@@ -112,7 +112,7 @@ def add_commands(subparsers) -> None:
     c.add_argument("input", help=".npy or .npz file: 0/1 values (bernoulli) or integer levels (categorical)")
     c.add_argument("output", help="output .vkz file")
     c.add_argument("--key", default="", help="array name inside an .npz file")
-    c.add_argument("--bin-bits", type=int, default=12, help="latent bins are 2**-BIN_BITS wide (default 12)")
+    c.add_argument("--bin-bits", type=int, default=10, help="latent bins are 2**-BIN_BITS wide (default 10)")
     c.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     c.add_argument("--progress", action="store_true", help="show a progress bar")
     c.set_defaults(func=run_compress)
