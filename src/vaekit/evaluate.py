@@ -20,11 +20,18 @@ from vaekit.runtime import autocast
 SAMPLES_PER_CHUNK = 1 << 16  # rows of (example, sample) pairs decoded at once: bounds memory
 
 
+def split_batch(batch) -> tuple:
+    """A DataLoader batch as (x, y): a tensor, a 1-tuple (TensorDataset of x) or an (x, y) pair."""
+    if isinstance(batch, (tuple, list)):
+        return batch[0], (batch[1] if len(batch) > 1 else None)
+    return batch, None
+
+
 def batches(x, y=None, *, batch_size: int, device: torch.device | None = None) -> Iterator:
     """(xb, yb) pairs from in-memory tensors (sliced in order) or from a DataLoader."""
     if isinstance(x, DataLoader):
         for batch in x:
-            xb, yb = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
+            xb, yb = split_batch(batch)
             yield xb.to(device) if device else xb, (yb.to(device) if device and yb is not None else yb)
         return
     for i in range(0, len(x), batch_size):

@@ -126,12 +126,12 @@ class CategoricalLikelihood(Likelihood):
 
 
 class PoissonLikelihood(Likelihood):
-    """Counts; decoder gives the log-rate."""
+    """Counts; decoder gives the log-rate, clamped to [-20, 20] so log p stays finite."""
 
     name = "poisson"
 
     def distribution(self, log_rate):
-        return Poisson(log_rate.clamp(max=MAX_LOG_RATE).exp(), validate_args=False)
+        return Poisson(log_rate.clamp(-MAX_LOG_RATE, MAX_LOG_RATE).exp(), validate_args=False)
 
 
 class NegativeBinomialLikelihood(Likelihood):

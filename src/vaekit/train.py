@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from vaekit.config import TrainConfig, to_dict
-from vaekit.evaluate import dataset_elbo
+from vaekit.evaluate import dataset_elbo, split_batch
 from vaekit.objectives import OBJECTIVES, iwae_bound
 from vaekit.runtime import autocast, autocast_dtype, resolve_device
 from vaekit.schedules import SCHEDULES
@@ -226,7 +226,7 @@ def iwae_objective(model, x, y=None, *, k: int, beta: float = 1.0, free_bits: fl
 def batches_from_loader(loader: DataLoader, device: torch.device):
     pin = device.type == "cuda"
     for batch in loader:
-        xb, yb = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
+        xb, yb = split_batch(batch)
         xb = xb.to(device, non_blocking=pin)
         yield xb, (None if yb is None else yb.to(device, non_blocking=pin))
 
