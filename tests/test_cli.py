@@ -198,3 +198,22 @@ def test_shipped_configs_parse_and_digits_matches_the_builtin_defaults():
     for name in ("digits", "binarized_mnist", "tabular_csv", "gaussian_images"):
         resolve_config(config_file=configs / f"{name}.toml")
     assert resolve_config(config_file=configs / "digits.toml") == resolve_config(data="digits")
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_a_resumable_checkpoint(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "r"
+    cmd = [sys.executable, "-m", "vaekit", "train", "digits", "--out", str(out), "--set", "train.epochs=500"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "vaekit train --resume" in err and "Traceback" not in err
+    assert (out / "checkpoint.pt").exists() and not (out / "config.json").exists()
+    assert main(["train", "--resume", str(out), "--set", "train.epochs=3", "--k", "2"]) == 0
+    assert (out / "config.json").exists()

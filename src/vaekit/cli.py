@@ -114,7 +114,8 @@ def cmd_sample(args) -> int:
     from vaekit.run import load_run, sample
 
     model, _, meta = load_run(args.run_dir)
-    x = sample(model, args.n, seed=args.seed, mean=not args.random)
+    mean = args.mean or (bool(meta.image_shape) and not args.random)
+    x = sample(model, args.n, seed=args.seed, mean=mean)
     print(f"wrote {images_or_table(args.out, x, meta)}")
     return 0
 
@@ -256,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--out", required=True, metavar="FILE", help=".png (images), .csv, .parquet or .npy")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--random", action="store_true", help="draw x ~ p(x|z) instead of the mean E[x|z]")
+    p.add_argument("--random", action="store_true", help="draw x ~ p(x|z) (the default for tables)")
+    p.add_argument("--mean", action="store_true", help="decode the mean E[x|z] (the default for images)")
 
     p = command(sub, "reconstruct", cmd_reconstruct, "Encode and decode examples.",
                 "  vaekit reconstruct runs/digits -n 16 --out recon.png\n"

@@ -200,7 +200,8 @@ def draw_run_pictures(run_dir: str | Path, model, meta: DataMeta, x: torch.Tenso
         written.append(save_grid(as_images(decode_mean(model, z), meta), run_dir / "traversals.png", ncol=9))
     else:
         real = as_frame(to_user(x.numpy(), meta), meta.feature_names)
-        fake = as_frame(to_user(sample(model, max(n, len(x))).numpy(), meta), meta.feature_names)
+        draws = sample(model, max(n, len(x)), mean=False)  # x ~ p(x|z): means would hide the spread
+        fake = as_frame(to_user(draws.numpy(), meta), meta.feature_names)
         written.append(feature_plots(real, fake, run_dir / "samples.png", kind="samples"))
         rec = as_frame(to_user(recons.numpy(), meta), meta.feature_names)
         written.append(feature_plots(real.iloc[: len(rec)], rec, run_dir / "reconstructions.png",
