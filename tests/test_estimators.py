@@ -33,7 +33,7 @@ def test_init_only_stores_parameters_and_clone_works():
 
 
 def test_auto_likelihood_and_end_to_end_quality_floor(binary_model, digits):
-    model, Xb = binary_model
+    model, _ = binary_model
     assert model.likelihood_ == "bernoulli"
     X_test = (digits[0][1500:] > 0.5).astype(np.float32)
     ll = model.score_samples(X_test)

@@ -114,7 +114,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tm
     good = load_checkpoint(tmp_path)
     bad = data()
     bad[7, 3] = float("nan")
-    with pytest.raises(TrainingDiverged, match="NaN or infinite.*last good checkpoint"):
+    with pytest.raises(TrainingDiverged, match=r"NaN or infinite.*last good checkpoint"):
         train(epochs=3, out_dir=tmp_path, resume=True, x=bad)
     kept = load_checkpoint(tmp_path)
     assert kept["epoch"] == 1
