@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 
@@ -28,7 +29,7 @@ log = logging.getLogger("vaekit")
 def check_array(X, *, name: str = "X") -> np.ndarray:
     """Float32 array of shape (N, ...); a ValueError names any problem."""
     if hasattr(X, "to_numpy") and hasattr(X, "dtypes"):  # pandas DataFrame
-        non_numeric = [c for c, t in X.dtypes.items() if not (np.issubdtype(t, np.number) or np.issubdtype(t, np.bool_))]
+        non_numeric = [c for c, t in X.dtypes.items() if not pd.api.types.is_numeric_dtype(t)]
         if non_numeric:
             raise ValueError(f"{name} has non-numeric columns {non_numeric[:5]}; encode them or drop them.")
         X = X.to_numpy()
