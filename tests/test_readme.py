@@ -27,3 +27,10 @@ def test_readme_leads_with_the_two_setup_commands():
                         'pip install -c constraints.txt -e ".[test]" && python -m pytest -q']
     ci = (README.parent / ".ci" / "run").read_text()
     assert commands[1] in ci
+
+
+def test_every_public_name_resolves():
+    import vaekit
+
+    for name in vaekit.__all__:
+        assert getattr(vaekit, name) is not None, name

@@ -1,4 +1,10 @@
-"""vaekit: variational autoencoders that work end to end on real data."""
+"""vaekit: variational autoencoders that work end to end on real data.
+
+The core (models, objectives, training, evaluation, the scikit-learn front door ``VAE``) is imported
+eagerly; the applications (compression, anomaly detection, semi-supervised learning) load on first use.
+"""
+
+from importlib import import_module
 
 from vaekit.config import ModelConfig, TrainConfig, build_model
 from vaekit.estimators import VAE
@@ -9,22 +15,26 @@ from vaekit.objectives import Terms, elbo, iwae_bound
 from vaekit.train import TrainingDiverged, fit
 
 __version__ = "0.1.0"
+
+APPS = {
+    "compress": "vaekit.apps.compression",
+    "decompress": "vaekit.apps.compression",
+    "AnomalyDetector": "vaekit.apps.anomaly",
+    "TimeSeriesDetector": "vaekit.apps.anomaly_timeseries",
+    "SemiSupervisedVAE": "vaekit.apps.semisupervised",
+    "SemiSupervisedClassifier": "vaekit.apps.semisupervised_estimator",
+    "augment": "vaekit.apps.augment",
+}
+
+
+def __getattr__(name: str):
+    if name in APPS:
+        return getattr(import_module(APPS[name]), name)
+    raise AttributeError(f"module 'vaekit' has no attribute {name!r}")
+
+
 __all__ = [
-    "VAE",
-    "ConditionalVAE",
-    "GaussianEncoder",
-    "ModelConfig",
-    "Terms",
-    "TrainConfig",
-    "TrainingDiverged",
-    "VAEModel",
-    "active_units",
-    "bits_per_dim",
-    "build_model",
-    "dataset_elbo",
-    "elbo",
-    "evaluate",
-    "fit",
-    "iwae_bound",
-    "log_likelihood",
+    "VAE", "ModelConfig", "TrainConfig", "build_model", "active_units", "bits_per_dim", "dataset_elbo",
+    "evaluate", "log_likelihood", "VAEModel", "ConditionalVAE", "GaussianEncoder", "Terms", "elbo",
+    "iwae_bound", "TrainingDiverged", "fit", *APPS,
 ]
