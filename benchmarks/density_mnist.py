@@ -1,0 +1,228 @@
+"""Density on static binarized MNIST: test ELBO, importance-weighted log p(x) (k = 5000), bits/dim,
+active units and training time, side by side with the published numbers in ../shared/REFERENCES.md.
+
+Configurations (``--config``):
+  a  MLP VAE 784-200-200-50 (tanh), N(0, I) prior, ELBO                (Burda et al. 2015 architecture)
+  b  the same with a VampPrior, 500 pseudo-inputs, KL warm-up          (Tomczak & Welling 2018)
+  c  the same network as (a) trained with the IWAE bound, k = 5        (Burda et al. 2015)
+  d  two-stochastic-layer hierarchical VAE + VampPrior, KL warm-up     (vaekit.hierarchical)
+
+Training uses the 50,000 training images with early stopping on the 10,000 validation images
+(``--patience``) inside a wall-clock budget (``--max-minutes``); the best validation weights are
+evaluated on the test images. Each run stores its row in ``--cache-dir`` and rewrites
+``benchmarks/results/density_mnist.md`` from every stored row.
+
+    python benchmarks/density_mnist.py --config a --max-minutes 15 --k 5000 --n-test 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import functools
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaekit import ModelConfig, TrainConfig, build_model, fit
+from vaekit.evaluate import active_units, dataset_elbo, log_likelihood
+from vaekit.objectives import elbo as vae_elbo
+from vaekit.train import iwae_objective
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+MLP = {"input_shape": (784,), "latent_dim": 50, "hidden": (200, 200), "activation": "tanh"}
+CONFIGS = {
+    "a": {"title": "(a) VAE, MLP 784-200-200-50, N(0, I) prior, ELBO", "model": MLP, "published": "88.56",
+          "pythae": "89.78"},
+    "b": {"title": "(b) VAE + VampPrior (K = 500), ELBO, KL warm-up", "model": {**MLP, "prior": "vamp",
+          "prior_components": 500}, "warmup": True, "published": "85.57", "pythae": "85.79"},
+    "c": {"title": "(c) IWAE k = 5, MLP 784-200-200-50, N(0, I) prior", "model": MLP, "iwae_k": 5,
+          "published": "—", "pythae": "86.82 (IWAE), 84.58 (PIWAE)"},
+    "d": {"title": "(d) 2-layer hierarchical VAE (z1 40, z2 40, MLP 300) + VampPrior (K = 500), KL warm-up",
+          "hierarchical": True, "warmup": True, "published": "83.19", "pythae": "—"},
+}
+TARGETS = {"a": 88.56 + 1.0, "b": 85.57 + 1.0, "d": 84.5}  # nats: within 1 nat of published; (d) < 84.5
+
+
+def machine() -> str:
+    with open("/proc/cpuinfo") as f:
+        cpu = next((line.split(":", 1)[1].strip() for line in f if "model name" in line), "?")
+    return (f"{cpu}, {os.cpu_count()} cores shared with other jobs (load avg {os.getloadavg()[0]:.1f}), "
+            f"{torch.get_num_threads()} torch thread(s), torch {torch.__version__}, Python {platform.python_version()}")
+
+
+def build(name: str, x_train: torch.Tensor):
+    """(model, training objective, evaluation objective, log-likelihood fn, active-units fn, sampler)."""
+    spec = CONFIGS[name]
+    if spec.get("hierarchical"):
+        from vaekit import hierarchical as hv
+
+        model = hv.HierarchicalVAE.mlp(784, z1_dim=40, z2_dim=40, hidden=300, prior="vamp", n_components=500,
+                                       pseudo_init=x_train[torch.randperm(len(x_train))[:500]])
+        return (model, hv.elbo, hv.elbo, hv.log_likelihood, hv.active_units,
+                lambda n: model.sample(n), lambda x: model.reconstruct(x))
+    cfg = ModelConfig(**spec["model"])
+    model = build_model(cfg)
+    objective = functools.partial(iwae_objective, k=spec["iwae_k"]) if "iwae_k" in spec else vae_elbo
+
+    def sample(n):
+        z = model.prior().sample((n,))
+        return model.decode(z).mean
+
+    def reconstruct(x):
+        return model.decode(model.encode(x).mean).mean
+
+    return model, objective, vae_elbo, log_likelihood, active_units, sample, reconstruct
+
+
+def command() -> str:
+    script = Path(sys.argv[0])
+    script = script.resolve().relative_to(ROOT) if script.is_absolute() else script
+    return " ".join(["python", str(script), *sys.argv[1:]])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", choices=sorted(CONFIGS), required=True)
+    p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+    p.add_argument("--epochs", type=int, default=2000, help="upper bound; usually --max-minutes stops first")
+    p.add_argument("--max-minutes", type=float, default=20.0, help="wall-clock training budget")
+    p.add_argument("--patience", type=int, default=50, help="early stopping on validation ELBO (epochs)")
+    p.add_argument("--warmup-epochs", type=float, default=3.0, help="KL warm-up length for (b) and (d)")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--k", type=int, default=5000, help="importance samples for the test log-likelihood")
+    p.add_argument("--n-test", type=int, default=10000, help="test images for the k-sample estimate")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pictures", action="store_true", help="write sample/reconstruction PNGs of this model")
+    p.add_argument("--cache-dir", type=Path, default=ROOT / "runs" / "density_mnist")
+    p.add_argument("--out", type=Path, default=RESULTS / "density_mnist.md")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+
+    path = args.data_dir / "binarized_mnist" / "binarized_mnist.npz"
+    if not path.exists():
+        sys.exit(f"error: {path} does not exist; pass --data-dir pointing at the shared data folder.")
+    data = np.load(path)
+    x_train, x_val, x_test = (torch.from_numpy(data[s].astype(np.float32)) for s in ("train", "valid", "test"))
+    torch.manual_seed(args.seed)
+    model, objective, eval_objective, ll_fn, au_fn, sample, reconstruct = build(args.config, x_train)
+    spec = CONFIGS[args.config]
+    steps_per_epoch = math.ceil(len(x_train) / args.batch_size)
+    warmup = int(args.warmup_epochs * steps_per_epoch) if spec.get("warmup") else 0
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      kl_schedule="linear" if warmup else "constant", warmup_steps=warmup,
+                      patience=args.patience, precision="fp32", progress=False, eval_batch_size=1000)
+
+    t0, budget_hit = time.perf_counter(), []
+
+    def log_and_budget(record: dict, _model) -> bool:
+        elapsed = time.perf_counter() - t0
+        print(f"[{args.config}] epoch {record['epoch']:4d}  beta {record['beta']:.2f}  train {record['train_elbo']:8.2f}"
+              f"  val {record['val_elbo']:8.2f} nats  ({elapsed / 60:.1f} min)", flush=True)
+        if elapsed > args.max_minutes * 60:
+            budget_hit.append(record["epoch"])
+        return bool(budget_hit)
+
+    history = fit(model, x_train, x_val=x_val, config=cfg, objective=objective, callbacks=(log_and_budget,))
+    train_s = time.perf_counter() - t0
+    # The early-stopping score is the validation value of the *training* objective; for (c) that is IWAE_5.
+    best_val = history.best_val_elbo
+    model.eval()
+
+    test = dataset_elbo(model, x_test, objective=eval_objective, batch_size=1000)
+    subset = torch.randperm(len(x_test), generator=torch.Generator().manual_seed(0))[: args.n_test]
+    t1 = time.perf_counter()
+    ll = ll_fn(model, x_test[subset], k=args.k).double()
+    eval_s = time.perf_counter() - t1
+    au = au_fn(model, x_test)
+    nll = float(-ll.mean())
+    row = {
+        "config": args.config, "title": spec["title"], "command": command(),
+        "date": datetime.datetime.now().isoformat(timespec="minutes"), "machine": machine(),
+        "epochs": len(history.records), "best_epoch": history.best_epoch, "best_val": best_val,
+        "stopped": "time budget" if budget_hit else ("early stopping" if history.stopped_early else "epoch limit"),
+        "train_s": train_s, "s_per_epoch": train_s / max(1, len(history.records)),
+        "test_elbo": test["elbo"], "test_kl": test["kl"], "k": args.k, "n_test": len(subset),
+        "nll": nll, "nll_se": float(ll.std() / math.sqrt(len(ll))) if len(ll) > 1 else 0.0,
+        "bits_per_dim": nll / (784 * math.log(2)), "eval_s": eval_s,
+        "active_units": au if isinstance(au, (int, dict)) else int(au), "published": spec["published"],
+        "pythae": spec["pythae"], "n_params": sum(q.numel() for q in model.parameters()),
+    }
+    args.cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = args.cache_dir / f"{args.config}.json.tmp"
+    tmp.write_text(json.dumps(row, indent=1))
+    os.replace(tmp, args.cache_dir / f"{args.config}.json")
+    if args.pictures:
+        pictures(sample, reconstruct, x_test, args.out.parent)
+    write_table(args.cache_dir, args.out)
+    print(json.dumps(row, indent=1))
+
+
+@torch.inference_mode()
+def pictures(sample, reconstruct, x_test: torch.Tensor, folder: Path) -> None:
+    """64 prior samples (Bernoulli means) and 32 test images over their reconstructions."""
+    from vaekit.plots import pairs_grid, save_grid
+
+    torch.manual_seed(0)
+    images = sample(64).reshape(-1, 1, 28, 28).clamp(0, 1).numpy()
+    save_grid(images, folder / "density_mnist_samples.png", ncol=8)
+    x = x_test[torch.randperm(len(x_test), generator=torch.Generator().manual_seed(1))[:32]]
+    recon = reconstruct(x).reshape(-1, 1, 28, 28).clamp(0, 1).numpy()
+    save_grid(pairs_grid(x.reshape(-1, 1, 28, 28).numpy(), recon, ncol=8), folder / "density_mnist_reconstructions.png",
+              ncol=8)
+
+
+def write_table(cache_dir: Path, out: Path) -> None:
+    rows = [json.loads((cache_dir / f"{c}.json").read_text()) for c in sorted(CONFIGS)
+            if (cache_dir / f"{c}.json").exists()]
+    lines = [
+        "# Density: static binarized MNIST (test negative log-likelihood, nats; lower is better)", "",
+        "Written by `benchmarks/density_mnist.py`; every number below was measured by that script on the machine "
+        "named in its row. Data: 50,000 train / 10,000 validation (early stopping) / 10,000 test images "
+        "(Larochelle static binarization). NLL is the importance-weighted bound -IWAE_k (Burda et al. 2015, "
+        "eq. 8) averaged over `n test` test images (a fixed random subset when fewer than 10,000), ± its "
+        "standard error over images; the ELBO is over all 10,000 test images; bits/dim = NLL / (784 ln 2).", "",
+        "| config | test NLL (nats) | k | n test | bits/dim | test ELBO (nats) | active units | epochs "
+        "(best) | training time | published | pythae |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        au = r["active_units"]
+        au = ", ".join(f"{k} {v}" for k, v in au.items()) if isinstance(au, dict) else str(au)
+        lines.append(
+            f"| {r['title']} | **{r['nll']:.2f}** ± {r['nll_se']:.2f} | {r['k']} | {r['n_test']} | "
+            f"{r['bits_per_dim']:.4f} | {r['test_elbo']:.2f} | {au} | {r['epochs']} ({r['best_epoch']}) | "
+            f"{r['train_s'] / 60:.1f} min ({r['s_per_epoch']:.0f} s/epoch, stopped by {r['stopped']}) | "
+            f"{r['published']} | {r['pythae']} |")
+    lines += ["", "## Commands, dates and machines", ""]
+    for r in rows:
+        lines.append(f"- ({r['config']}) `{r['command']}` — {r['date']}; {r['machine']}; {r['n_params']:,} "
+                     f"parameters; k-sample evaluation took {r['eval_s'] / 60:.1f} min")
+    if (out.parent / "density_mnist_samples.png").exists():
+        lines += ["", "Samples (Bernoulli means of p(x|z), z from the prior) and reconstructions (odd rows: test "
+                  "images; even rows: means of p(x|z) at the posterior mean) of the model run with `--pictures`:", "",
+                  "![samples](density_mnist_samples.png) ![reconstructions](density_mnist_reconstructions.png)"]
+    lines += ["", "## Targets (issue 5)", ""]
+    for r in rows:
+        target = TARGETS.get(r["config"])
+        if target is not None:
+            verdict = "met" if r["nll"] <= target else f"missed by {r['nll'] - target:.2f} nats"
+            lines.append(f"- ({r['config']}) NLL {r['nll']:.2f} vs target <= {target:.2f}: {verdict}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, out)
+
+
+if __name__ == "__main__":
+    main()
