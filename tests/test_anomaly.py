@@ -17,7 +17,7 @@ from vaekit.apps.anomaly_cli import add_commands
 from vaekit.apps.anomaly_metrics import best_f1, detection_metrics, point_adjust
 from vaekit.apps.anomaly_timeseries import TimeSeriesDetector
 
-FAST = {"latent_dim": 2, "hidden": (32, 32), "steps": 600, "k": 32, "patience": 0}
+FAST = {"latent_dim": 2, "hidden": (32, 32), "steps": 300, "k": 32, "patience": 0}
 
 
 def planted(n_in=600, n_out=30, seed=0):
