@@ -55,6 +55,7 @@ class TrainConfig:
     precision: str = "fp32"  # "fp32", "bf16", "fp16" or "auto" (bf16 where the hardware has it)
     progress: bool = True
     eval_batch_size: int = 1024
+    threads: int = 0  # CPU threads during fit: 0 = auto (1 on <= 2 cores), -1 = leave torch's setting
 
 
 C = TypeVar("C")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import platform
 
 import torch
@@ -57,3 +58,33 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
+
+
+TORCH_DEFAULT_THREADS = torch.get_num_threads()  # before anyone (the user, the CLI) changes it
+
+
+def default_threads() -> int:
+    """Threads for torch's CPU kernels when the user has not chosen (no OMP_NUM_THREADS, no
+    torch.set_num_threads call): one on machines with two cores or fewer, where OpenMP workers spin
+    against other processes and small models run many times slower (benchmarks/results/speed.md);
+    otherwise the current setting."""
+    current = torch.get_num_threads()
+    if "OMP_NUM_THREADS" in os.environ or current != TORCH_DEFAULT_THREADS:
+        return current
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 1 if cores <= 2 else current
+
+
+@contextlib.contextmanager
+def num_threads(n: int = 0):
+    """Run the block with ``n`` CPU threads (0 = ``default_threads()``, -1 = leave as is), then
+    restore the caller's setting."""
+    before = torch.get_num_threads()
+    n = default_threads() if n == 0 else n
+    if n > 0 and n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)

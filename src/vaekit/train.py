@@ -2,6 +2,8 @@
 
 In-memory tensors are shuffled and sliced by index on the training device; a DataLoader is iterated
 as given. The loop never syncs with the host inside an epoch except to refresh the progress bar.
+Under torchrun (or an initialised process group) the model runs in DistributedDataParallel and
+each rank trains on its slice of every global batch (``vaekit.distributed``); only rank 0 writes.
 Checkpoints hold everything needed to continue exactly (model, optimizer, scheduler, RNG states,
 position in the epoch), so an interrupted and resumed run ends with the same weights on CPU.
 """
@@ -22,10 +24,11 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from vaekit import distributed as ddp
 from vaekit.config import TrainConfig, to_dict
 from vaekit.evaluate import dataset_elbo, split_batch
 from vaekit.objectives import OBJECTIVES, iwae_bound
-from vaekit.runtime import autocast, autocast_dtype, resolve_device
+from vaekit.runtime import autocast, autocast_dtype, num_threads, resolve_device
 from vaekit.schedules import SCHEDULES
 
 CHECKPOINT = "checkpoint.pt"
@@ -55,6 +58,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def make_optimizer(model, cfg: TrainConfig, steps_total: int):
+    """AdamW with the fused kernel (one multi-tensor step, measured in benchmarks/results/speed.md)."""
     fused = next(model.parameters()).device.type in ("cuda", "cpu")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
     if cfg.lr_schedule == "cosine":
@@ -84,15 +88,32 @@ def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
 
     ``objective`` replaces the built-in one (``config.objective``): a pure function
     ``objective(model, x, y, *, beta, free_bits) -> Terms``, used for training and validation.
+    It must call ``model(...)`` (not only ``model.encode``) so that DDP can synchronise gradients.
+
+    Distributed (torchrun, or a process group already initialised): ``batch_size`` is the global
+    batch, split over ranks; in-memory data is sharded per rank; a DataLoader must shard itself
+    (DistributedSampler). Metrics are summed over ranks; only rank 0 writes files and progress.
     """
     cfg = config or TrainConfig()
+    with num_threads(cfg.threads):
+        return _fit(model, x, y, x_val, y_val, cfg, callbacks, out_dir, resume, objective)
+
+
+def _fit(model, x, y, x_val, y_val, cfg: TrainConfig, callbacks, out_dir, resume, objective) -> History:
     device = resolve_device(cfg.device)
+    ddp.setup(device)
+    device = ddp.rank_device(device)
+    main = ddp.is_main()
     dtype = autocast_dtype(cfg.precision, device)
     model.to(device)
     in_memory = not isinstance(x, DataLoader)
     x, y, x_val, y_val = (as_tensor(v, device) for v in (x, y, x_val, y_val))
     n = len(x) if in_memory else None
-    steps_per_epoch = math.ceil(n / cfg.batch_size) if in_memory else len(x)
+    if in_memory:
+        order, local_batch = ddp.shard(torch.arange(n), cfg.batch_size)
+        steps_per_epoch = math.ceil(len(order) / local_batch)
+    else:
+        steps_per_epoch = len(x)
     if objective is None:
         if cfg.objective not in OBJECTIVES:
             raise ValueError(f"Unknown objective {cfg.objective!r}; choose 'elbo' or 'iwae'.")
@@ -101,6 +122,7 @@ def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
         else:
             objective = OBJECTIVES[cfg.objective]
     beta_at = functools.partial(SCHEDULES[cfg.kl_schedule], beta=cfg.beta, warmup_steps=cfg.warmup_steps)
+    net = ddp.wrap(model, device)  # trains through DDP; validation and checkpoints use ``model``
     opt, sched = make_optimizer(model, cfg, cfg.epochs * steps_per_epoch)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
     shuffle = torch.Generator(device="cpu")
@@ -110,7 +132,7 @@ def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
     history, epoch, batch_start, step, bad_epochs = History(), 0, 0, 0, 0
     best_state, partial = None, None
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
+    if out is not None and main:
         out.mkdir(parents=True, exist_ok=True)
     if resume:
         ckpt = load_checkpoint(out)
@@ -126,7 +148,7 @@ def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
         best_state, partial = ckpt["best_state"], ckpt["partial_sums"]
 
     def save(epoch_: int, batch_: int, epoch_shuffle_state, sums) -> None:
-        if out is None:
+        if out is None or not main:
             return
         state = {
             "model": model.state_dict(), "optimizer": opt.state_dict(),
@@ -140,16 +162,17 @@ def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
         atomic_write(out / METRICS, lambda p: p.write_text("".join(json.dumps(r) + "\n" for r in history.records)))
 
     bar = tqdm(total=cfg.epochs * steps_per_epoch, initial=epoch * steps_per_epoch + batch_start,
-               disable=not cfg.progress, unit="step", dynamic_ncols=True)
+               disable=not (cfg.progress and main), unit="step", dynamic_ncols=True)
     try:
         while epoch < cfg.epochs:
             t0 = time.perf_counter()
             epoch_shuffle_state = shuffle.get_state()
             model.train()
             if in_memory:
-                perm = torch.randperm(n, generator=shuffle).to(device)
+                perm, local_batch = ddp.shard(torch.randperm(n, generator=shuffle), cfg.batch_size)
+                perm = perm.to(device, non_blocking=True)
                 data = ((x[idx], None if y is None else y[idx])
-                        for idx in perm.split(cfg.batch_size)[batch_start:])
+                        for idx in perm.split(local_batch)[batch_start:])
             else:
                 data = batches_from_loader(x, device)
             sums = partial if partial is not None else torch.zeros(4, dtype=torch.float64)
@@ -160,7 +183,7 @@ def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
                 for i, (xb, yb) in enumerate(data, start=batch_start):
                     beta = beta_at(step)
                     with autocast(device, dtype):
-                        terms = objective(model, xb, yb, beta=beta, free_bits=cfg.free_bits)
+                        terms = objective(net, xb, yb, beta=beta, free_bits=cfg.free_bits)
                     opt.zero_grad(set_to_none=True)
                     scaler.scale(terms.loss).backward()
                     if cfg.grad_clip > 0:
@@ -176,13 +199,15 @@ def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
                                          terms.kl.detach().sum(), torch.tensor(float(len(xb)), device=device)]).double()
                     completed = i + 1
                     bar.update(1)
-                    if cfg.progress and (i + 1) % max(1, steps_per_epoch // 10) == 0:
+                    if cfg.progress and main and (i + 1) % max(1, steps_per_epoch // 10) == 0:
                         s = (sums[:3] / sums[3]).tolist()
                         bar.set_postfix(epoch=epoch + 1, loss=f"{s[0]:.2f}", elbo=f"{s[1]:.2f}", kl=f"{s[2]:.2f}")
             except KeyboardInterrupt:  # keep what was done: resume continues from the next batch
-                if not bool(nonfinite) and in_memory:
+                if not bool(nonfinite) and in_memory and not ddp.is_distributed():
                     save(epoch, completed, epoch_shuffle_state, sums.cpu())
                 raise
+            sums = ddp.all_sum(torch.cat([sums, nonfinite.double().reshape(1)]))
+            sums, nonfinite = sums[:4], sums[4] > 0
             if bool(nonfinite):
                 raise TrainingDiverged(
                     f"The loss became NaN or infinite in epoch {epoch + 1}; training stopped"
@@ -193,9 +218,7 @@ def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
             record = {"epoch": epoch + 1, "step": step, "beta": beta_at(step), "lr": opt.param_groups[0]["lr"],
                       "train_loss": s[0], "train_elbo": s[1], "train_kl": s[2]}
             if x_val is not None:
-                v = dataset_elbo(model, x_val, y_val, batch_size=cfg.eval_batch_size, dtype=dtype,
-                                 objective=objective)
-                record.update(val_elbo=v["elbo"], val_kl=v["kl"], val_log_px_z=v["log_px_z"])
+                record.update(validate(model, x_val, y_val, cfg, dtype, objective))
             record["seconds"] = time.perf_counter() - t0
             history.records.append(record)
             score = record.get("val_elbo", record["train_elbo"])
@@ -206,7 +229,9 @@ def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
                 bad_epochs += 1
             epoch += 1
             stop = cfg.patience > 0 and bad_epochs >= cfg.patience
-            stop = any([bool(cb(record, model)) for cb in callbacks]) or stop  # noqa: C419 - call every callback
+            if main:
+                stop = any([bool(cb(record, model)) for cb in callbacks]) or stop  # noqa: C419 - call every callback
+            stop = ddp.broadcast_flag(stop, device)
             history.stopped_early = stop and epoch < cfg.epochs
             save(epoch, 0, shuffle.get_state(), None)
             if stop:
@@ -216,6 +241,18 @@ def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
+
+
+def validate(model, x_val, y_val, cfg: TrainConfig, dtype, objective) -> dict:
+    """Validation ELBO (nats per example); each rank scores its slice and the sums are combined."""
+    r, world = ddp.rank(), ddp.world_size()
+    xs, ys = x_val[r::world], None if y_val is None else y_val[r::world]
+    totals = torch.zeros(4, dtype=torch.float64)
+    if len(xs):
+        v = dataset_elbo(model, xs, ys, batch_size=cfg.eval_batch_size, dtype=dtype, objective=objective)
+        totals = torch.tensor([v["elbo"], v["kl"], v["log_px_z"], 1.0], dtype=torch.float64) * len(xs)
+    totals = ddp.all_sum(totals).tolist()
+    return {"val_elbo": totals[0] / totals[3], "val_kl": totals[1] / totals[3], "val_log_px_z": totals[2] / totals[3]}
 
 
 def iwae_objective(model, x, y=None, *, k: int, beta: float = 1.0, free_bits: float = 0.0):
