@@ -130,7 +130,8 @@ def main(argv=None) -> int:
     y_all = labels[perm]
     x_tr, y_tr, x_te, y_te = x_all[:8000], y_all[:8000], x_all[8000:], y_all[8000:]
     xt_tr, xt_te = torch.from_numpy(x_tr), torch.from_numpy(x_te)
-    log = lambda *a: print(f"[{time.time() - t_start:7.1f}s]", *a, flush=True)
+    def log(*a):
+        return print(f"[{time.time() - t_start:7.1f}s]", *a, flush=True)
 
     # M1: an unsupervised VAE on the 8,000 training images, shared by the M1 and M1+M2 arms.
     m1_cfg = ModelConfig(input_shape=(784,), latent_dim=32, hidden=(256,), likelihood="bernoulli")
@@ -165,7 +166,8 @@ def main(argv=None) -> int:
     consistency: dict[tuple[int, str], float] = {}
     per_class = 100
     label_counts = [int(v) for v in args.labels.split(",")]
-    err = lambda pred: 100.0 * float((pred != y_te).mean())
+    def err(pred):
+        return 100.0 * float((pred != y_te).mean())
     settings = {"m1": f"{args.m1_epochs} epochs", "m2": f"{args.m2_epochs} epochs, draws < {args.m2_draws}",
                 "m12": f"{args.m1m2_epochs} epochs"}
     for n_labels in label_counts:
@@ -200,9 +202,10 @@ def main(argv=None) -> int:
                 for name, model, m1_ in trained:
                     x_gen, y_gen = conditional_samples(model, per_class, m1_)
                     consistency[(n_labels, name)] = 100.0 * float((judge.predict(x_gen) == y_gen).mean())
-                    png = RESULTS / f"semisupervised_samples_{name.lower().replace('+', '')}_{n_labels}.png"
+                    png = Path(args.out).parent / f"semisupervised_samples_{name.lower().replace('+', '')}_{n_labels}.png"
                     save_grid(x_gen, per_class, png, f"{name}, {n_labels} labels: row k = class k (E[x|y,z])")
-            log(n_labels, "labels, draw", d, {m: round(v[-1], 2) for (n, m), v in errors.items() if n == n_labels})
+            log(n_labels, "labels, draw", d, {m: round(v[-1], 2) for (n, m), v in errors.items()
+                                               if n == n_labels and len(v) == d + 1})
             report(args, argv, t_start, errors, probes, consistency, judge_err, per_class, methods, settings)
     log("done")
     return 0
@@ -261,7 +264,8 @@ def targets(errors, consistency) -> list[str]:
     best = min(run, key=lambda m: np.mean(errors[(100, m)]))
     e_best, e_sup = np.mean(errors[(100, best)]), np.mean(errors[(100, "supervised MLP")])
     cons = consistency.get((100, best), float("nan"))
-    ok = lambda c: "met" if c else "MISSED"
+    def ok(c):
+        return "met" if c else "MISSED"
     return [f"- 100 labels, best of M2/M1+M2 ({best}) test error {e_best:.2f}% <= 8%: {ok(e_best <= 8)}",
             (f"- ... at least 15 points below the supervised-only network ({e_sup:.2f}%): "
             f"{e_sup - e_best:.2f} points, {ok(e_sup - e_best >= 15)}"),

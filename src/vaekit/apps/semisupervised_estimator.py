@@ -218,7 +218,8 @@ class SemiSupervisedClassifier(TransformerMixin, ClassifierMixin, BaseEstimator)
         self.n_features_in_ = int(np.prod(self.input_shape_))
         data_shape = self.m1_config_.input_shape if self.m1_ is not None else self.model_config_.input_shape
         self.model_input_shape_ = tuple(data_shape)
-        as_array = lambda v: None if v is None else np.asarray(v, np.float32).reshape(self.input_shape_)
+        def as_array(v):
+            return None if v is None else np.asarray(v, np.float32).reshape(self.input_shape_)
         self.mean_, self.scale_ = as_array(extra["mean"]), as_array(extra["scale"])
         return self
 
