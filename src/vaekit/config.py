@@ -68,7 +68,7 @@ def from_dict(cls: type[C], values: dict[str, Any], *, where: str = "") -> C:
         if key not in names:
             near = difflib.get_close_matches(key, names, n=1)
             hint = f" Did you mean {near[0]!r}?" if near else f" Valid keys: {', '.join(names)}."
-            raise ValueError(f"Unknown config key {where}{key!r}.{hint}")
+            raise ValueError(f"Unknown config key '{where}{key}'.{hint}")
     kwargs = {}
     for key, value in values.items():
         default = names[key].default
