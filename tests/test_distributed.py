@@ -98,3 +98,23 @@ def test_shard_gives_each_rank_an_equal_disjoint_slice_of_every_global_batch(mon
         assert local == 2 and len(mine) == 6  # 10 padded to 12 = 3 steps x 2 ranks x 2
     both = torch.stack([p.view(3, 2) for p in parts], 1).reshape(-1)  # step-major, rank, local batch
     assert torch.equal(both[:10], perm) and torch.equal(both[10:], perm[:2])
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_train_through_the_cli(tmp_path):
+    """torchrun --nproc_per_node=2 -m vaekit train: one run directory, written by rank 0."""
+    import subprocess
+    import sys
+
+    from vaekit.io import load_model
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", str(free_port()),
+           "-m", "vaekit", "train", "digits", "--out", str(out), "--k", "10",
+           "--set", "train.epochs=2", "--set", "train.progress=false"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("run written to") == 1  # rank 0 alone reports and writes
+    _, _, extra = load_model(out)
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and extra["training"]["epochs"] == 2

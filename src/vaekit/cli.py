@@ -56,6 +56,10 @@ def cmd_train(args) -> int:
             raise UserError("Name the data to train on, e.g. vaekit train digits (or give --config FILE).")
         cfg = resolve_config(data=args.data, config_file=args.config, sets=args.set)
         out = Path(args.out) if args.out else Path("runs") / Path(cfg.data.source).stem
+    from vaekit import distributed
+
+    if distributed.setup() and not distributed.is_main():  # torchrun: ranks > 0 train in step, write nothing
+        return distributed.worker_train(cfg, out, resume=resume)
     try:
         record = train_run(cfg, out, overwrite=args.overwrite, resume=resume, eval_k=args.k)
     except KeyboardInterrupt:

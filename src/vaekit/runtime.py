@@ -88,3 +88,18 @@ def num_threads(n: int = 0):
     finally:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def no_arg_validation():
+    """Skip torch.distributions' argument checks inside the block: each check is a host sync
+    (``bool`` of a device tensor) per distribution per step. ``fit`` catches bad values through
+    its non-finite loss check instead."""
+    from torch.distributions import Distribution
+
+    before = Distribution._validate_args
+    Distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        Distribution.set_default_validate_args(before)

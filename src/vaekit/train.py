@@ -28,7 +28,7 @@ from vaekit import distributed as ddp
 from vaekit.config import TrainConfig, to_dict
 from vaekit.evaluate import dataset_elbo, split_batch
 from vaekit.objectives import OBJECTIVES, iwae_bound
-from vaekit.runtime import autocast, autocast_dtype, num_threads, resolve_device
+from vaekit.runtime import autocast, autocast_dtype, no_arg_validation, num_threads, resolve_device
 from vaekit.schedules import SCHEDULES
 
 CHECKPOINT = "checkpoint.pt"
@@ -95,7 +95,7 @@ def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
     (DistributedSampler). Metrics are summed over ranks; only rank 0 writes files and progress.
     """
     cfg = config or TrainConfig()
-    with num_threads(cfg.threads):
+    with num_threads(cfg.threads), no_arg_validation():
         return _fit(model, x, y, x_val, y_val, cfg, callbacks, out_dir, resume, objective)
 
 

@@ -1,0 +1,86 @@
+"""Runtime policy: precision choice, float32 likelihoods under autocast, thread settings, and a
+training loop that does not talk to the host every step."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import vaekit.runtime as rt
+from vaekit import ModelConfig, TrainConfig, build_model, fit
+from vaekit.objectives import elbo
+
+
+def tiny_model(seed: int = 0):
+    torch.manual_seed(seed)
+    return build_model(ModelConfig(input_shape=(10,), latent_dim=2, hidden=(16,)))
+
+
+def binary_data(n: int, seed: int = 0) -> torch.Tensor:
+    return (torch.rand(n, 10, generator=torch.Generator().manual_seed(seed)) > 0.5).float()
+
+
+def test_auto_precision_uses_bf16_only_where_the_cpu_has_it(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(rt, "cpu_has_fast_bf16", lambda: False)
+    assert rt.autocast_dtype("auto", cpu) is None
+    monkeypatch.setattr(rt, "cpu_has_fast_bf16", lambda: True)
+    assert rt.autocast_dtype("auto", cpu) is torch.bfloat16
+    assert rt.autocast_dtype("fp32", cpu) is None and rt.autocast_dtype("bf16", cpu) is torch.bfloat16
+    with pytest.raises(ValueError, match="Unknown precision 'half'"):
+        rt.autocast_dtype("half", cpu)
+
+
+def test_bf16_autocast_keeps_likelihood_kl_and_loss_in_float32():
+    model, x = tiny_model(), binary_data(8)
+    torch.manual_seed(1)
+    with rt.autocast(torch.device("cpu"), torch.bfloat16):
+        terms = elbo(model, x)
+    assert all(t.dtype == torch.float32 for t in terms)
+    torch.manual_seed(1)
+    fp32 = elbo(model, x)  # same weights and noise: equal up to the networks' bf16 rounding (nats)
+    torch.testing.assert_close(terms.elbo, fp32.elbo, rtol=0.02, atol=0.05)
+
+
+def test_num_threads_sets_and_restores(monkeypatch):
+    before = torch.get_num_threads()
+    with rt.num_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with rt.num_threads(-1):  # leave as is
+        assert torch.get_num_threads() == before
+
+
+def test_default_threads_is_one_on_two_cores_unless_the_user_chose(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(rt, "TORCH_DEFAULT_THREADS", torch.get_num_threads())
+    monkeypatch.setattr(rt.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert rt.default_threads() == 1
+    monkeypatch.setattr(rt.os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    assert rt.default_threads() == torch.get_num_threads()
+    monkeypatch.setattr(rt.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's choice wins
+    assert rt.default_threads() == torch.get_num_threads()
+
+
+def count_host_syncs(monkeypatch) -> dict:
+    calls = {"n": 0}
+    for name in ("item", "tolist", "__bool__"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _original=original, **kw):
+            calls["n"] += 1
+            return _original(self, *a, **kw)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    return calls
+
+
+def test_fit_does_not_sync_with_the_host_every_step(monkeypatch):
+    calls = count_host_syncs(monkeypatch)
+    counts = []
+    for n in (40, 320):  # 5 and 40 steps per epoch
+        calls["n"] = 0
+        fit(tiny_model(), binary_data(n), config=TrainConfig(epochs=2, batch_size=8, progress=False, device="cpu"))
+        counts.append(calls["n"])
+    assert counts[0] == counts[1]  # host syncs per epoch only, however many steps
