@@ -126,7 +126,7 @@ def test_different_model_is_refused(packed):
 
 @pytest.mark.parametrize("cut", [3, 20, 60, -5, -1])
 def test_truncated_data_is_refused(trained, packed, cut):
-    with pytest.raises(ValueError, match="truncated|not vaekit"):
+    with pytest.raises(ValueError, match=r"truncated|not vaekit"):
         decompress(trained[0], packed[:cut])
 
 
@@ -208,7 +208,7 @@ def test_cli_round_trip_prints_rate_and_elbo(run_dir, tmp_path, capsys):
 def test_cli_refuses_to_overwrite_and_names_missing_files(run_dir, tmp_path):
     np.save(tmp_path / "in.npy", planted_binary(3, 1).numpy())
     (tmp_path / "taken.vkz").write_bytes(b"user data")
-    with pytest.raises(ValueError, match="already exists.*--force"):
+    with pytest.raises(ValueError, match=r"already exists.*--force"):
         run_cli(["compress", str(run_dir), str(tmp_path / "in.npy"), str(tmp_path / "taken.vkz")])
     assert (tmp_path / "taken.vkz").read_bytes() == b"user data"
     assert run_cli(["compress", str(run_dir), str(tmp_path / "in.npy"), str(tmp_path / "taken.vkz"),

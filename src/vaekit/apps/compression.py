@@ -123,7 +123,7 @@ def make_codec(model: nn.Module, bin_bits: int, z_max: int) -> Codec:
     elif isinstance(model.likelihood, CategoricalLikelihood):
         kind = "categorical"
     else:
-        raise ValueError(  # noqa: TRY004 - a user error (e.g. a run directory's config): ValueError for the CLI
+        raise ValueError(  # a user error (e.g. a run directory's config): ValueError for the CLI
             f"compress supports models with a 'bernoulli' or 'categorical' likelihood, not "
             f"{model.likelihood.name!r}; lossless coding needs a discrete likelihood.")
     if normal_base(model.prior()) is None:
