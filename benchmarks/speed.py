@@ -336,7 +336,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=TrainConfig.batch_size)
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--n-train", type=int, default=0, help="train on the first N images (smoke tests only)")
-    p.add_argument("--alt", default="512,4e-3", help="a second vaekit run in the race: BATCH,LR")
+    p.add_argument("--alt", default="", help="a second vaekit run in the race: BATCH,LR (e.g. 512,4e-3)")
     args = p.parse_args(argv)
     if args.memory_child:
         memory_child(args.memory_child, args.data, args.steps, args.batch, args.lr)
@@ -353,8 +353,10 @@ def main(argv=None) -> int:
     rates = throughput(x_train, args, batch, lr)
     peak_after = peaks()
     print(peak_after, "\nrace", flush=True)
-    alt_batch, alt_lr = (float(v) for v in args.alt.split(","))
-    contestants = {"vaekit": (batch, lr), f"vaekit batch {int(alt_batch)}, lr {alt_lr:g}": (int(alt_batch), alt_lr)}
+    contestants = {"vaekit": (batch, lr)}
+    if args.alt:
+        alt_batch, alt_lr = (float(v) for v in args.alt.split(","))
+        contestants[f"vaekit batch {int(alt_batch)}, lr {alt_lr:g}"] = (int(alt_batch), alt_lr)
     result = race(x_train, x_val, args, contestants)
     print("nll", flush=True)
     nll = nll_timing(result["models"]["vaekit"], result["pythae_model"], x_test, args)

@@ -84,3 +84,12 @@ def test_fit_does_not_sync_with_the_host_every_step(monkeypatch):
         fit(tiny_model(), binary_data(n), config=TrainConfig(epochs=2, batch_size=8, progress=False, device="cpu"))
         counts.append(calls["n"])
     assert counts[0] == counts[1]  # host syncs per epoch only, however many steps
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager_training():
+    x = binary_data(64)
+    cfg = {"epochs": 2, "batch_size": 16, "progress": False, "device": "cpu"}
+    eager = fit(tiny_model(), x, config=TrainConfig(**cfg))
+    compiled = fit(tiny_model(), x, config=TrainConfig(**cfg, compile=True))
+    assert abs(eager.records[-1]["train_elbo"] - compiled.records[-1]["train_elbo"]) < 0.05  # nats

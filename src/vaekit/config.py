@@ -56,6 +56,7 @@ class TrainConfig:
     progress: bool = True
     eval_batch_size: int = 1024
     threads: int = 0  # CPU threads during fit: 0 = auto (1 on <= 2 cores), -1 = leave torch's setting
+    compile: bool = False  # torch.compile the model for training (opt-in: see benchmarks/results/speed.md)
 
 
 C = TypeVar("C")

@@ -123,6 +123,7 @@ def _fit(model, x, y, x_val, y_val, cfg: TrainConfig, callbacks, out_dir, resume
             objective = OBJECTIVES[cfg.objective]
     beta_at = functools.partial(SCHEDULES[cfg.kl_schedule], beta=cfg.beta, warmup_steps=cfg.warmup_steps)
     net = ddp.wrap(model, device)  # trains through DDP; validation and checkpoints use ``model``
+    net = torch.compile(net) if cfg.compile else net
     opt, sched = make_optimizer(model, cfg, cfg.epochs * steps_per_epoch)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
     shuffle = torch.Generator(device="cpu")
