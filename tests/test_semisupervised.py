@@ -31,10 +31,13 @@ def stripes(n: int, seed: int = 0):
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    """The CI cores are shared: one thread avoids oversubscription."""
+    """The cores are shared: one torch and one BLAS thread avoid oversubscription (which is many
+    times slower than one thread on a busy machine)."""
+    from threadpoolctl import threadpool_limits
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    with threadpool_limits(1):
+        yield
     torch.set_num_threads(threads)
 
 
