@@ -132,3 +132,21 @@ def test_bad_input_is_named():
         hv.log_likelihood(model, x, k=0)
     with pytest.raises(ValueError, match="Unknown prior"):
         hv.HierarchicalVAE.mlp(12, prior="flat")
+
+
+@pytest.mark.parametrize("prior", ["normal", "vamp"])
+def test_save_load_roundtrip_and_clear_errors(tmp_path, prior):
+    from vaekit.hierarchical_io import load_hierarchical, save_hierarchical
+
+    model, x = tiny(prior), binary_data(10)
+    save_hierarchical(model, tmp_path / "m", extra={"note": "test"})
+    loaded, extra = load_hierarchical(tmp_path / "m")
+    assert extra == {"note": "test"}
+    torch.testing.assert_close(hv.log_likelihood(loaded, x, k=50), hv.log_likelihood(model, x, k=50))
+    with pytest.raises(ValueError, match="already holds"):
+        save_hierarchical(model, tmp_path / "m")
+    with pytest.raises(FileNotFoundError, match="No saved hierarchical model"):
+        load_hierarchical(tmp_path / "nowhere")
+    (tmp_path / "m" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="damaged"):
+        load_hierarchical(tmp_path / "m")

@@ -87,11 +87,15 @@ class HierarchicalVAE(nn.Module):
             pz2 = VampPrior(encoder2, (D,), n_components=n_components, init=init)
         else:
             raise ValueError(f"Unknown prior {prior!r}; choose 'normal', 'mixture' or 'vamp'.")
-        return cls(encoder2=encoder2, features1=body(D),
-                   encoder1=GaussianEncoder(MLP(H[-1] + z2_dim, (), H[-1], act=act, final_activation=True), z1_dim),
-                   prior1=GaussianEncoder(body(z2_dim), z1_dim),
-                   decoder=MLP(z1_dim + z2_dim, tuple(reversed(H)), lik.n_params * D, act=act),
-                   likelihood=lik, prior=pz2, event_shape=(D,))
+        model = cls(encoder2=encoder2, features1=body(D),
+                    encoder1=GaussianEncoder(MLP(H[-1] + z2_dim, (), H[-1], act=act, final_activation=True), z1_dim),
+                    prior1=GaussianEncoder(body(z2_dim), z1_dim),
+                    decoder=MLP(z1_dim + z2_dim, tuple(reversed(H)), lik.n_params * D, act=act),
+                    likelihood=lik, prior=pz2, event_shape=(D,))
+        # Everything needed to rebuild the architecture (vaekit.hierarchical_io saves it as JSON).
+        model.spec = {"in_features": D, "z1_dim": z1_dim, "z2_dim": z2_dim, "hidden": list(H), "activation": act,
+                      "likelihood": likelihood, "prior": prior, "n_components": n_components}
+        return model
 
     def encode(self, x: torch.Tensor) -> Distribution:
         """q(z2|x), the top layer (what a VampPrior and ``posterior_means`` see)."""

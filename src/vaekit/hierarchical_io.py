@@ -1,0 +1,67 @@
+"""Save and load a ``HierarchicalVAE`` built by ``HierarchicalVAE.mlp``: a directory with
+``config.json`` (the architecture and a format tag) and ``model.safetensors`` (weights); never pickle."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from vaekit.hierarchical import HierarchicalVAE
+
+FORMAT = "vaekit-hierarchical"
+FORMAT_VERSION = 1
+CONFIG, WEIGHTS = "config.json", "model.safetensors"
+
+
+def save_hierarchical(model: HierarchicalVAE, path: str | Path, *, extra: dict[str, Any] | None = None,
+                      overwrite: bool = False) -> Path:
+    """Write ``path/config.json`` and ``path/model.safetensors`` atomically (temp file + rename)."""
+    spec = getattr(model, "spec", None)
+    if spec is None:
+        raise ValueError("Only models built by HierarchicalVAE.mlp(...) can be saved; build the model with it.")
+    path = Path(path)
+    if not overwrite and (path / WEIGHTS).exists():
+        raise ValueError(f"{path} already holds a saved model; pass overwrite=True or choose another directory.")
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": spec, "extra": extra or {}}
+    for name, write in ((WEIGHTS, lambda p: save_file(tensors, str(p), metadata={"format": FORMAT})),
+                        (CONFIG, lambda p: p.write_text(json.dumps(meta, indent=2)))):
+        tmp = path / (name + ".tmp")
+        write(tmp)
+        os.replace(tmp, path / name)
+    return path
+
+
+def load_hierarchical(path: str | Path, *, device: str = "cpu") -> tuple[HierarchicalVAE, dict[str, Any]]:
+    """Rebuild the model from ``config.json`` and load its weights. Returns (model in eval mode, extra)."""
+    path = Path(path)
+    if not (path / CONFIG).is_file():
+        raise FileNotFoundError(f"No saved hierarchical model at {path}: expected {CONFIG} and {WEIGHTS} there.")
+    try:
+        meta = json.loads((path / CONFIG).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path / CONFIG} is damaged (not valid JSON: {e}); save the model again.") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{path / CONFIG} is not a vaekit hierarchical model; load it with vaekit.io.load_model.")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise ValueError(f"{path} was saved by a newer vaekit (format {meta['format_version']}); upgrade vaekit.")
+    spec = dict(meta["model"])
+    model = HierarchicalVAE.mlp(spec.pop("in_features"), **{**spec, "hidden": tuple(spec["hidden"])})
+    try:
+        state = load_file(str(path / WEIGHTS), device="cpu")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} has no {WEIGHTS}; the saved model is incomplete.") from None
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"{path / WEIGHTS} is damaged or truncated ({e}); save the model again.") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0] if str(e) else "mismatch"
+        raise ValueError(f"{path / WEIGHTS} does not match {path / CONFIG} ({first}).") from None
+    return model.to(device).eval(), meta.get("extra", {})
