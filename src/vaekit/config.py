@@ -52,7 +52,7 @@ class TrainConfig:
     patience: int = 0  # early stopping on validation ELBO; 0 = off
     seed: int = 0
     device: str = "auto"  # "auto", "cpu", "cuda", "mps"
-    precision: str = "fp32"  # "fp32", "bf16", "fp16" or "auto" (bf16 where the hardware has it)
+    precision: str = "auto"  # "auto" (bf16 autocast where the hardware has it, else fp32), "fp32", "bf16", "fp16"
     progress: bool = True
     eval_batch_size: int = 1024
     threads: int = 0  # CPU threads during fit: 0 = auto (1 on <= 2 cores), -1 = leave torch's setting

@@ -61,7 +61,7 @@ class VAE(TransformerMixin, BaseEstimator):
     def __init__(self, latent_dim: int = 16, *, likelihood: str = "auto", prior: str = "normal",
                  network: str = "auto", hidden: tuple[int, ...] = (512, 256), channels: tuple[int, ...] = (32, 64),
                  epochs: int = 50, batch_size: int = 128, lr: float = 1e-3, beta: float = 1.0,
-                 patience: int = 0, k: int = 1000, device: str = "auto", precision: str = "fp32",
+                 patience: int = 0, k: int = 1000, device: str = "auto", precision: str = "auto",
                  random_state: int | None = 0, verbose: int = 0):
         self.latent_dim, self.likelihood, self.prior, self.network = latent_dim, likelihood, prior, network
         self.hidden, self.channels, self.epochs, self.batch_size = hidden, channels, epochs, batch_size
