@@ -462,6 +462,7 @@ def render(r: dict) -> str:
         "re-encodes each copy of the image), and pythae's batches of 100 copies already make large matmuls, so "
         "the ratio is bounded by about the FLOP ratio unless pythae's per-call overhead dominates; 50x is not "
         "reachable on a CPU when both are compute-bound.", "",
+        "## Defaults and the measurement behind each", "", *defaults_text(r, v_name), "",
         "## The measurements behind each default (training examples/s, median of interleaved repeats)", "",
         f"fp32 matmul peak {peak32:.1f} GFLOP/s, bf16 {peak16:.1f} GFLOP/s (torch.mm, 1 thread; before/after: "
         f"{', '.join('{:.1f}/{:.1f}'.format(q['fp32'], q['bf16']) for q in r['peak_gflops'])}).", "",
@@ -487,6 +488,33 @@ def render(r: dict) -> str:
     lines += ["", "<details><summary>raw measurements (JSON)</summary>", "", "```json",
               json.dumps(raw, indent=1), "```", "</details>", ""]
     return "\n".join(lines)
+
+
+def defaults_text(r: dict, v_name: str) -> list[str]:
+    """One line per default, quoting the medians it rests on (ratios to the default setting)."""
+    rates = r["rates"]
+    base = rates[v_name]
+
+    def ratio(name: str) -> str:
+        v = rates.get(name, "not measured")
+        return f"{v / base:.2f}x" if isinstance(v, float) else str(v)
+
+    batches = ", ".join(f"{k.split()[-1]}: {ratio(k)}" for k in rates if k.startswith("vaekit batch"))
+    return [
+        f"* In-memory batching by index, no host sync per step: fit reads the loss on the host once per epoch "
+        f"(tests/test_runtime.py counts it). Adding `loss.item()` every step: {ratio('vaekit loss.item() every step')} "
+        "of the default's examples/s; on a CPU the sync is cheap, on a GPU it stalls the queue every step.",
+        f"* Fused AdamW: foreach {ratio('vaekit foreach Adam')}, per-parameter loop {ratio('vaekit for-loop Adam')} "
+        "of the fused kernel's examples/s.",
+        f"* Threads: 1 on machines with <= 2 cores (TrainConfig.threads=0). 2 threads on the shared 2 cores: "
+        f"{ratio('vaekit 2 threads')} of 1 thread (OpenMP workers spin against the other jobs).",
+        f"* precision='auto': bf16 autocast only with bf16 hardware. Here bf16 autocast runs at "
+        f"{ratio('vaekit bf16 autocast')} of float32 (bf16 matmuls are emulated on AVX2), so auto means float32.",
+        f"* Batch size {r['batch']} at lr {r['lr']:g} kept: larger batches raise examples/s ({batches}) but take "
+        "fewer optimizer steps per epoch; the training-run table below is at the default.",
+        f"* torch.compile is opt-in (TrainConfig.compile): {ratio('vaekit torch.compile')} of eager from one "
+        "measurement after a compile of minutes on this machine; too noisy here to make it the default.",
+    ]
 
 
 def rss(r: dict, which: str) -> str:
