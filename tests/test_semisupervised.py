@@ -143,7 +143,8 @@ def test_classifier_outputs_follow_scikit_learn(clf, data):
     assert set(np.unique(clf.predict(X_test))) <= set(CLASSES.tolist())
     np.testing.assert_array_equal(clf.predict(X_test), CLASSES[proba.argmax(1)])
     z = clf.transform(X_test)
-    assert z.shape == (len(X_test), 2)
+    assert z.shape == (len(X_test), 3 + 2)  # q(y|x), then the mean of z
+    np.testing.assert_allclose(z[:, :3], proba, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(z, clf.transform(X_test))
 
 
@@ -275,3 +276,16 @@ def test_cli_main_reports_errors_without_traceback(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "error:" in err and "Traceback" not in err
+
+
+def test_linear_probe_ranks_informative_features_first(clf, data):
+    from vaekit.apps.semisupervised_features import linear_probe
+    X_train, _, X_test, y_test, _, y_train = data
+    rng = np.random.default_rng(0)
+    useful = linear_probe(X_train, y_train, X_test, y_test)
+    noise = linear_probe(rng.normal(size=(600, 10)), y_train, rng.normal(size=(300, 10)), y_test)
+    assert useful > 0.9 and noise < 0.6
+    y_part = np.where(np.arange(600) < 300, y_train, -1)  # unlabelled rows are left out
+    assert linear_probe(clf.transform(X_train), y_part, clf.transform(X_test), y_test) > 0.8
+    with pytest.raises(ValueError, match="one label per row"):
+        linear_probe(X_train, y_train[:5], X_test, y_test)

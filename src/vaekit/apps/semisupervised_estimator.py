@@ -145,8 +145,9 @@ class SemiSupervisedClassifier(TransformerMixin, ClassifierMixin, BaseEstimator)
         return self.classes_[self.predict_proba(X).argmax(1)]
 
     def transform(self, X) -> np.ndarray:
-        """Embeddings: E[z1|x] under M1 for ``m1+m2``; for ``m2`` the mean of z under q(y,z|x),
-        sum_y q(y|x) E[z|x,y], (N, latent_dim). Deterministic."""
+        """Embeddings, deterministic: E[z1|x] under M1 for ``m1+m2``, (N, m1_latent_dim); for ``m2``,
+        [q(y|x), sum_y q(y|x) E[z|x,y]], (N, n_classes + latent_dim): M2's z holds what the class does
+        not (style), so the class probabilities carry the class information."""
         if self.m1_ is not None:
             return self._features(X).numpy()
         m, K = self.model_, self.model_.n_classes
@@ -154,7 +155,7 @@ class SemiSupervisedClassifier(TransformerMixin, ClassifierMixin, BaseEstimator)
         def embed(b):
             probs = m.classify(b).probs.T  # (K, B)
             means = torch.stack([m.encode(b, torch.full((len(b),), k, device=b.device)).mean for k in range(K)])
-            return (probs.unsqueeze(-1) * means).sum(0)  # (B, L)
+            return torch.cat([probs.T, (probs.unsqueeze(-1) * means).sum(0)], -1)  # (B, K + L)
         return batched(embed, self._features(X), self._device()).numpy()
 
     def sample(self, n_samples: int = 1, *, y=None, mean: bool = True, random_state: int | None = None) -> np.ndarray:
