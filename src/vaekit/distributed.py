@@ -90,23 +90,20 @@ def shard(perm: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, int]:
 
 
 def all_sum(t: torch.Tensor) -> torch.Tensor:
-    """Sum a tensor over ranks (identity in one process). gloo reduces CPU tensors only."""
+    """Sum a tensor over ranks (identity in one process)."""
     if not is_distributed():
         return t
-    if dist.get_backend() == "gloo" and t.device.type != "cpu":
-        out = t.cpu()
-        dist.all_reduce(out)
-        return out.to(t.device)
-    t = t.clone()
-    dist.all_reduce(t)
-    return t
+    comm = torch.device("cpu") if dist.get_backend() == "gloo" else torch.device("cuda", torch.cuda.current_device())
+    out = t.to(comm, copy=True)  # gloo reduces CPU tensors, nccl CUDA tensors
+    dist.all_reduce(out)
+    return out.to(t.device)
 
 
 def broadcast_flag(flag: bool, device: torch.device) -> bool:
     """Rank 0's decision, on every rank (e.g. a callback's "stop")."""
     if not is_distributed():
         return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device if dist.get_backend() != "gloo" else "cpu")
+    t = torch.tensor([1.0 if flag else 0.0], device="cpu" if dist.get_backend() == "gloo" else device)
     dist.broadcast(t, 0)
     return bool(t.item())
 
