@@ -57,7 +57,14 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu"):
     path = Path(path)
     meta = read_config(path)
     config = from_dict(ModelConfig, meta["model"], where="model.")
-    model = build_model(config)
+    model = load_weights(build_model(config), path)
+    return model.to(device).eval(), config, meta.get("extra", {})
+
+
+def load_weights(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
+    """Load ``path/model.safetensors`` into a model rebuilt from ``path/config.json`` (never unpickled);
+    a missing, damaged or mismatched file is a clear error."""
+    path = Path(path)
     try:
         state = load_file(str(path / WEIGHTS), device="cpu")
     except FileNotFoundError:
@@ -69,4 +76,4 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu"):
     except RuntimeError as e:
         first = str(e).splitlines()[0] if str(e) else "mismatch"
         raise ValueError(f"{path / WEIGHTS} does not match {path / CONFIG} ({first}).") from None
-    return model.to(device).eval(), config, meta.get("extra", {})
+    return model.eval()
