@@ -41,8 +41,10 @@ def main() -> None:
     p.add_argument("--k", type=int, default=1000)
     p.add_argument("--activation", default="tanh")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core machine)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "mnist_baseline.md")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
 
     data = np.load(args.data_dir / "binarized_mnist" / "binarized_mnist.npz")
     x_train, x_val, x_test = (torch.from_numpy(data[s].astype(np.float32)) for s in ("train", "valid", "test"))
