@@ -24,6 +24,7 @@ APPS = {
     "SemiSupervisedVAE": "vaekit.apps.semisupervised",
     "SemiSupervisedClassifier": "vaekit.apps.semisupervised_estimator",
     "augment": "vaekit.apps.augment",
+    "linear_probe": "vaekit.apps.semisupervised_features",
 }
 
 
