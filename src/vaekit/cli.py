@@ -319,16 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def set_threads(n: int | None) -> None:
-    """CPU threads for torch: ``--threads``, else one on machines with two cores or fewer, where
-    OpenMP workers spinning against other processes make small models many times slower."""
-    import os
+    """CPU threads for torch: ``--threads``, else the library's policy (one on machines with two
+    cores or fewer, where OpenMP workers spinning against other processes slow small models down)."""
+    from vaekit.runtime import default_threads
+    from vaekit.runtime import set_threads as use_threads
 
-    import torch
-
-    if n is None and (os.cpu_count() or 1) <= 2:
-        n = 1
-    if n:
-        torch.set_num_threads(n)
+    use_threads(n or default_threads())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,6 +61,13 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 
 
 TORCH_DEFAULT_THREADS = torch.get_num_threads()  # before anyone (the user, the CLI) changes it
+CHOSEN = {"threads": 0}  # threads set explicitly through set_threads (e.g. vaekit --threads N)
+
+
+def set_threads(n: int) -> None:
+    """Use ``n`` CPU threads from now on, and let ``default_threads`` respect that choice."""
+    CHOSEN["threads"] = n
+    torch.set_num_threads(n)
 
 
 def default_threads() -> int:
@@ -69,7 +76,7 @@ def default_threads() -> int:
     against other processes and small models run many times slower (benchmarks/results/speed.md);
     otherwise the current setting."""
     current = torch.get_num_threads()
-    if "OMP_NUM_THREADS" in os.environ or current != TORCH_DEFAULT_THREADS:
+    if CHOSEN["threads"] or "OMP_NUM_THREADS" in os.environ or current != TORCH_DEFAULT_THREADS:
         return current
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return 1 if cores <= 2 else current
