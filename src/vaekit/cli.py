@@ -41,8 +41,25 @@ def add_data_options(p: argparse.ArgumentParser, *, split: str = "test") -> None
 
 
 # -- commands ---------------------------------------------------------------------------------------
+def ssl_command(argv: list[str]) -> int:
+    """Run one of the semi-supervised app's commands with its own defaults."""
+    from vaekit.apps import semisupervised_cli
+
+    parser = argparse.ArgumentParser(prog="vaekit")
+    semisupervised_cli.add_commands(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
 def cmd_train(args) -> int:
     from vaekit.run import read_run_config, resolve_config, train_run
+
+    if args.semi_supervised or args.labels:
+        if not (args.semi_supervised and args.labels and args.data and args.out):
+            raise UserError("Semi-supervised training needs DATA, --labels, --out and --semi-supervised, e.g. "
+                            "vaekit train data.csv --labels digit --semi-supervised --out runs/ssl.")
+        return ssl_command(["ssl-train", args.data, "--labels", args.labels, "--out", args.out]
+                           + (["--force"] if args.overwrite else []))
 
     resume = args.resume is not None
     out = Path(args.resume) if isinstance(args.resume, str) else None
@@ -116,6 +133,11 @@ def images_or_table(path: str | Path, x, meta, *, ncol: int = 8, pairs=None) -> 
 
 def cmd_sample(args) -> int:
     from vaekit.run import load_run, sample
+
+    if args.klass is not None:
+        return ssl_command(["ssl-sample", args.run_dir, "--class", args.klass, "-n", str(args.n), "--out", args.out,
+                            "--seed", str(args.seed)] + (["--mean"] if args.mean else [])
+                           + (["--force"] if args.force else []))
 
     model, _, meta = load_run(args.run_dir)
     mean = args.mean or (bool(meta.image_shape) and not args.random)
@@ -245,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", nargs="?", const=True, default=None, metavar="RUN_DIR",
                    help="continue from RUN_DIR/checkpoint.pt with the run's config.toml")
     p.add_argument("--k", type=int, default=100, help="importance samples for the test evaluation (default 100)")
+    p.add_argument("--labels", metavar="COLUMN_OR_FILE",
+                   help="with --semi-supervised: label column or file; -1 marks unlabelled rows")
+    p.add_argument("--semi-supervised", action="store_true",
+                   help="train a semi-supervised classifier (M2, Kingma et al. 2014); same as vaekit ssl-train")
 
     p = command(sub, "evaluate", cmd_evaluate, "ELBO, log-likelihood, KL, active units of a trained run.",
                 "  vaekit evaluate runs/digits digits --k 1000\n"
@@ -263,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--random", action="store_true", help="draw x ~ p(x|z) (the default for tables)")
     p.add_argument("--mean", action="store_true", help="decode the mean E[x|z] (the default for images)")
+    p.add_argument("--class", dest="klass", metavar="K",
+                   help="class-conditional samples of class K (semi-supervised runs); same as vaekit ssl-sample")
+    p.add_argument("--force", action="store_true", help="with --class: overwrite FILE")
 
     p = command(sub, "reconstruct", cmd_reconstruct, "Encode and decode examples.",
                 "  vaekit reconstruct runs/digits -n 16 --out recon.png\n"
