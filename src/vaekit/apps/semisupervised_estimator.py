@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
-from vaekit.apps.semisupervised import SemiSupervisedVAE, build_m2
+from vaekit.apps.semisupervised import build_m2
 from vaekit.apps.semisupervised_train import fit_m2
 from vaekit.config import ModelConfig, TrainConfig, build_model, from_dict
 from vaekit.estimators import check_array
-from vaekit.io import load_model, read_config, save_model
+from vaekit.io import load_model, load_weights, read_config, save_model
 from vaekit.runtime import resolve_device
 from vaekit.train import fit
 
@@ -225,22 +225,4 @@ class SemiSupervisedClassifier(TransformerMixin, ClassifierMixin, BaseEstimator)
         return self
 
 
-def load_weights(model: SemiSupervisedVAE, path: Path) -> SemiSupervisedVAE:
-    """Weights from ``path/model.safetensors`` (never unpickled); a clear error when they do not fit."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-    try:
-        state = load_file(str(path / "model.safetensors"), device="cpu")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path} has no model.safetensors; the saved model is incomplete.") from None
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ValueError(f"{path / 'model.safetensors'} is damaged or truncated ({e}); save the model again.") from None
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise ValueError(f"{path / 'model.safetensors'} does not match {path / 'config.json'} "
-                         f"({str(e).splitlines()[0]}).") from None
-    return model.eval()
-
-
-__all__ = ["SemiSupervisedClassifier", "load_weights"]
+__all__ = ["SemiSupervisedClassifier"]
