@@ -272,6 +272,12 @@ def write_table(cache_dir: Path, out: Path) -> None:
         if target is not None:
             verdict = "met" if r["nll"] <= target else f"missed by {r['nll'] - target:.2f} nats"
             lines.append(f"- ({r['config']}) NLL {r['nll']:.2f} vs target <= {target:.2f}: {verdict}")
+    for r in rows:
+        au = r["active_units"]
+        if (sum(au.values()) if isinstance(au, dict) else au) == 0:
+            lines.append(f"- ({r['config']}) has no active unit (test KL {r['test_kl']:.2f} nats): after "
+                         f"{r['epochs']} epochs it still models only the pixel marginals; it is undertrained, "
+                         "not a measure of what the architecture can reach")
     lines += ["", "Published models train for hundreds to thousands of epochs (the VampPrior paper: up to 2,000 "
               "with early stopping after 50 bad epochs; Burda et al.: 3,280 passes). At the speeds measured here "
               "(CPU time shared with other jobs) the rows above stopped at:", ""]
