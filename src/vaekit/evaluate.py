@@ -91,6 +91,7 @@ def log_likelihood(model, x, y=None, *, k: int = 1000, seed: int = 0,
     was_training = model.training
     model.eval()
     device = model_device(model)
+    samples_per_chunk = min(samples_per_chunk, rows_within_memory(model))
     batch = max(1, samples_per_chunk // k)
     k_chunk = min(k, samples_per_chunk)
     out = []
@@ -107,6 +108,20 @@ def log_likelihood(model, x, y=None, *, k: int = 1000, seed: int = 0,
     if not out:
         raise ValueError("Cannot evaluate on an empty dataset.")
     return torch.cat(out)
+
+
+def rows_within_memory(model, floats: int = 1 << 26) -> int:
+    """(example, sample) rows per chunk so that the largest intermediate stays near ``floats`` values:
+    log p(z) under a K-component mixture prior (VampPrior) holds rows x K x L numbers, the decoder's
+    output rows x D x n_params."""
+    with torch.no_grad():
+        pz = model.prior()
+    mix = getattr(pz, "mixture_distribution", None)
+    n_components = mix.logits.shape[-1] if mix is not None else 1
+    n_params = getattr(getattr(model, "likelihood", None), "n_params", 1)
+    latent_dim, event_shape = getattr(model, "latent_dim", 1), getattr(model, "event_shape", (1,))
+    width = max(n_components * latent_dim, math.prod(event_shape) * n_params)
+    return max(1, floats // width)
 
 
 def bits_per_dim(nats_per_example: float, n_dims: int) -> float:
