@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from vaekit.hierarchical import HierarchicalVAE
+from vaekit.io import load_weights
 
 FORMAT = "vaekit-hierarchical"
 FORMAT_VERSION = 1
@@ -53,15 +53,5 @@ def load_hierarchical(path: str | Path, *, device: str = "cpu") -> tuple[Hierarc
         raise ValueError(f"{path} was saved by a newer vaekit (format {meta['format_version']}); upgrade vaekit.")
     spec = dict(meta["model"])
     model = HierarchicalVAE.mlp(spec.pop("in_features"), **{**spec, "hidden": tuple(spec["hidden"])})
-    try:
-        state = load_file(str(path / WEIGHTS), device="cpu")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path} has no {WEIGHTS}; the saved model is incomplete.") from None
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ValueError(f"{path / WEIGHTS} is damaged or truncated ({e}); save the model again.") from None
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        first = str(e).splitlines()[0] if str(e) else "mismatch"
-        raise ValueError(f"{path / WEIGHTS} does not match {path / CONFIG} ({first}).") from None
+    load_weights(model, path)
     return model.to(device).eval(), meta.get("extra", {})
