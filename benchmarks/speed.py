@@ -538,8 +538,11 @@ def defaults_text(r: dict, v_name: str) -> list[str]:
         "of the default's examples/s; on a CPU the sync is cheap, on a GPU it stalls the queue every step.",
         f"* Fused AdamW: foreach {ratio('vaekit foreach Adam')}, per-parameter loop {ratio('vaekit for-loop Adam')} "
         "of the fused kernel's examples/s.",
-        f"* Threads: 1 on machines with <= 2 cores (TrainConfig.threads=0). 2 threads on the shared 2 cores: "
-        f"{ratio('vaekit 2 threads')} of 1 thread (OpenMP workers spin against the other jobs).",
+        f"* Threads: 1 on machines with <= 2 cores (TrainConfig.threads=0). 2 threads in this run: "
+        f"{ratio('vaekit 2 threads')} of 1 thread at the load average above. On an idle 2-core machine 2 threads "
+        "are faster; when other jobs share the cores, OpenMP workers spin against them and 2 threads were 0.12x "
+        "of 1 thread (benchmarks/results/speed_loaded.md). 1 is the robust default; pass --threads 2 (CLI) or "
+        "TrainConfig(threads=2) on a dedicated machine.",
         f"* precision='auto': bf16 autocast only with bf16 hardware. Here bf16 autocast runs at "
         f"{ratio('vaekit bf16 autocast')} of float32 (bf16 matmuls are emulated on AVX2), so auto means float32.",
         f"* Batch size {r['batch']} at lr {r['lr']:g} kept: larger batches raise examples/s ({batches}) but take "
