@@ -169,3 +169,12 @@ def test_write_and_read_latents(tmp_path):
         read_latents(tmp_path / "z.npy", 4)
     with pytest.raises(ValueError, match="use a file ending"):
         write_array(tmp_path / "z.txt", z)
+
+
+def test_an_empty_or_damaged_file_is_one_clear_error(tmp_path):
+    from vaekit.data.readers import read_source
+
+    empty = tmp_path / "empty.npy"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"Cannot read 'empty\.npy' as npy"):
+        read_source(empty)

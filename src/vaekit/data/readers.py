@@ -50,6 +50,17 @@ def read_source(path: Path, *, format: str = "auto", key: str = "", label: str =
         raise FileNotFoundError(f"Data file {str(path)!r} does not exist; check the path or use the "
                                 "built-in 'digits'.")
     fmt = detect_format(path, format)
+    try:
+        return read_format(path, fmt, key=key, label=label, image_size=image_size, grayscale=grayscale)
+    except (ValueError, FileNotFoundError):
+        raise  # already one sentence naming the problem
+    except Exception as e:  # a parser's own error means the file is not what it claims
+        raise ValueError(f"Cannot read {path.name!r} as {fmt} ({type(e).__name__}: {e}); check that the file "
+                         "is complete and in that format, or set data.format.") from None
+
+
+def read_format(path: Path, fmt: str, *, key: str, label: str, image_size: tuple[int, ...],
+                grayscale: bool) -> Raw:
     if fmt == "images":
         return read_image_folder(path, image_size=image_size, grayscale=grayscale)
     if fmt in ("csv", "parquet"):
