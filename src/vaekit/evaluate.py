@@ -81,13 +81,17 @@ def dataset_elbo(model, x, y=None, *, batch_size: int = 1024, seed: int = 0,
 @torch.inference_mode()
 def log_likelihood(model, x, y=None, *, k: int = 1000, seed: int = 0,
                    samples_per_chunk: int = SAMPLES_PER_CHUNK,
-                   dtype: torch.dtype | None = None) -> torch.Tensor:
+                   dtype: torch.dtype | None = None, weights=log_weights) -> torch.Tensor:
     """Importance-weighted estimate of log p(x) per example, (N,) nats on the CPU (Burda et al. 2015,
     eq. 8 with k samples from q(z|x)); a lower bound in expectation that tightens as k grows.
 
     Work is batched over examples and samples and chunked so that at most ``samples_per_chunk``
-    (example, sample) pairs are decoded at once: k = 5000 runs in bounded memory.
+    (example, sample) pairs are decoded at once: k = 5000 runs in bounded memory. ``weights`` computes
+    the (k, B) log importance weights first in its result, ``weights(model, x, y, k=k)``; models with
+    other latent structure (e.g. ``vaekit.hierarchical``) pass their own.
     """
+    if k < 1:
+        raise ValueError(f"k must be a positive number of importance samples, got {k}.")
     was_training = model.training
     model.eval()
     device = model_device(model)
@@ -101,7 +105,7 @@ def log_likelihood(model, x, y=None, *, k: int = 1000, seed: int = 0,
             for start in range(0, k, k_chunk):
                 kc = min(k_chunk, k - start)
                 with autocast(device, dtype):
-                    log_w = log_weights(model, xb, yb, k=kc)[0]  # (kc, B)
+                    log_w = weights(model, xb, yb, k=kc)[0]  # (kc, B)
                 acc = torch.logaddexp(acc, torch.logsumexp(log_w.float(), 0))
             out.append((acc - math.log(k)).cpu())
     model.train(was_training)

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, Independent, Normal
 
-from vaekit.evaluate import SAMPLES_PER_CHUNK, batches, model_device, seeded
+from vaekit.evaluate import SAMPLES_PER_CHUNK, batches, model_device
+from vaekit.evaluate import log_likelihood as importance_weighted
 from vaekit.likelihoods import Likelihood, make_likelihood
 from vaekit.models import GaussianEncoder
 from vaekit.nets import MLP
@@ -180,30 +181,13 @@ def iwae_bound(model: HierarchicalVAE, x: torch.Tensor, y=None, *, k: int, beta:
     return Terms(-bound.mean(), bound, log_px_z.mean(0), kl.mean(0))
 
 
-@torch.inference_mode()
 def log_likelihood(model: HierarchicalVAE, x: torch.Tensor, *, k: int = 1000, seed: int = 0,
                    samples_per_chunk: int = SAMPLES_PER_CHUNK) -> torch.Tensor:
     """Importance-weighted log p(x) per example, (N,) nats on the CPU, with k joint samples from
-    q(z1, z2|x); chunked so at most ``samples_per_chunk`` (example, sample) pairs are decoded at once,
-    and deterministic for a given ``seed`` (the caller's random state is untouched)."""
-    if k < 1:
-        raise ValueError(f"k must be a positive number of importance samples, got {k}.")
-    was_training = model.training
-    model.eval()
-    device = model_device(model)
-    k_chunk = min(k, samples_per_chunk)
-    out = []
-    with seeded(seed, device):
-        for xb, _ in batches(x, batch_size=max(1, samples_per_chunk // k), device=device):
-            acc = torch.full((len(xb),), -math.inf, device=device)
-            for start in range(0, k, k_chunk):
-                log_w = log_weights(model, xb, k=min(k_chunk, k - start))[0]  # (kc, B)
-                acc = torch.logaddexp(acc, torch.logsumexp(log_w.float(), 0))
-            out.append((acc - math.log(k)).cpu())
-    model.train(was_training)
-    if not out:
-        raise ValueError("Cannot evaluate on an empty dataset.")
-    return torch.cat(out)
+    q(z1, z2|x): ``vaekit.evaluate.log_likelihood`` (chunked, memory-bounded, deterministic for a given
+    ``seed``) with this model's log weights."""
+    return importance_weighted(model, x, k=k, seed=seed, samples_per_chunk=samples_per_chunk,
+                                   weights=lambda m, xb, yb, k: log_weights(m, xb, k=k))
 
 
 @torch.inference_mode()
