@@ -4,14 +4,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import save_file
-
 from vaekit.hierarchical import HierarchicalVAE
-from vaekit.io import load_weights
+from vaekit.io import load_weights, write_model_dir
 
 FORMAT = "vaekit-hierarchical"
 FORMAT_VERSION = 1
@@ -27,15 +24,9 @@ def save_hierarchical(model: HierarchicalVAE, path: str | Path, *, extra: dict[s
     path = Path(path)
     if not overwrite and (path / WEIGHTS).exists():
         raise ValueError(f"{path} already holds a saved model; pass overwrite=True or choose another directory.")
-    path.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": spec, "extra": extra or {}}
-    for name, write in ((WEIGHTS, lambda p: save_file(tensors, str(p), metadata={"format": FORMAT})),
-                        (CONFIG, lambda p: p.write_text(json.dumps(meta, indent=2)))):
-        tmp = path / (name + ".tmp")
-        write(tmp)
-        os.replace(tmp, path / name)
-    return path
+    return write_model_dir(path, tensors, meta)
 
 
 def load_hierarchical(path: str | Path, *, device: str = "cpu") -> tuple[HierarchicalVAE, dict[str, Any]]:

@@ -19,20 +19,34 @@ FORMAT_VERSION = 1
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
 
 
+def atomic_write(path: str | Path, write) -> Path:
+    """Write a file via a temporary file beside it and a rename, so a crash never leaves a half-written
+    file and an old file is replaced only by a complete new one. ``write(tmp_path)`` writes the data."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")  # keeps the suffix: np.save would add one
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_model_dir(path: Path, tensors: dict, meta: dict) -> Path:
+    """``path/model.safetensors`` and ``path/config.json``, each written atomically."""
+    path.mkdir(parents=True, exist_ok=True)
+    atomic_write(path / WEIGHTS, lambda p: save_file(tensors, str(p), metadata={"format": meta["format"]}))
+    atomic_write(path / CONFIG, lambda p: p.write_text(json.dumps(meta, indent=2)))
+    return path
+
+
 def save_model(model: torch.nn.Module, config: ModelConfig, path: str | Path, *,
                extra: dict[str, Any] | None = None) -> Path:
     """Write ``path/config.json`` and ``path/model.safetensors`` atomically; ``extra`` is any JSON
     (preprocessing, training summary) stored beside the model config."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": to_dict(config), "extra": extra or {}}
-    for name, write in ((WEIGHTS, lambda p: save_file(tensors, str(p), metadata={"format": FORMAT})),
-                        (CONFIG, lambda p: p.write_text(json.dumps(meta, indent=2)))):
-        tmp = path / (name + ".tmp")
-        write(tmp)
-        os.replace(tmp, path / name)
-    return path
+    return write_model_dir(Path(path), tensors, meta)
 
 
 def read_config(path: str | Path) -> dict[str, Any]:

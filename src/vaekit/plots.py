@@ -7,7 +7,6 @@ sampled features and scatter plots of reconstructions. Every function writes a P
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import torch
 
 from vaekit.data import DataMeta
 from vaekit.data.outputs import as_frame, to_user
+from vaekit.io import atomic_write
 
 PAD = 2  # pixels between grid cells
 MIN_CELL = 32  # small images are enlarged by an integer factor to at least this size
@@ -27,11 +27,8 @@ def save_png(image: np.ndarray, path: str | Path) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     img = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
-    Image.fromarray(img).save(tmp, format="PNG")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda p: Image.fromarray(img).save(p, format="PNG"))
 
 
 def as_images(x: np.ndarray | torch.Tensor, meta: DataMeta) -> np.ndarray | None:
@@ -91,9 +88,7 @@ def figure(path: str | Path, draw, *, size=(6.0, 4.0)) -> Path:
     try:
         draw(fig)
         fig.tight_layout()
-        tmp = path.with_name(path.name + ".tmp")
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
+        atomic_write(path, lambda p: fig.savefig(p, format="png"))
     finally:
         plt.close(fig)
     return path

@@ -6,8 +6,9 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 from pathlib import Path
+
+from vaekit.io import atomic_write
 
 PICTURES = (("samples.png", "Samples from the prior (decoded means)"),
             ("reconstructions.png", "Test examples (upper rows) and their reconstructions (lower rows)"),
@@ -62,7 +63,4 @@ def write_report(run_dir: str | Path) -> Path:
             parts.append(f"<h2>{html.escape(caption)}</h2><img alt='{name}' src='data:image/png;base64,{b64}'>")
     parts.append(f"<h2>Resolved config (config.toml)</h2><pre>{html.escape(config)}</pre>")
     out = run_dir / "report.html"
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return atomic_write(out, lambda p: p.write_text("\n".join(parts), encoding="utf-8"))

@@ -12,7 +12,6 @@ import dataclasses
 import difflib
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import torch
 from vaekit.config import ModelConfig, TrainConfig, build_model, from_dict, to_dict
 from vaekit.data import DEFAULTS, DataConfig, DataMeta, Dataset, load
 from vaekit.evaluate import evaluate, posterior_means
-from vaekit.io import CONFIG, load_model, save_model
+from vaekit.io import CONFIG, atomic_write, load_model, save_model
 from vaekit.train import CHECKPOINT, METRICS, fit
 
 try:
@@ -152,9 +151,7 @@ def fill_from_data(cfg: ModelConfig, meta: DataMeta) -> ModelConfig:
 
 # -- writing and reading runs ---------------------------------------------------------------------
 def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write(path, lambda p: p.write_text(text))
 
 
 def is_finished(run_dir: Path) -> bool:

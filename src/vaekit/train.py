@@ -14,7 +14,6 @@ import copy
 import functools
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from tqdm.auto import tqdm
 from vaekit import distributed as ddp
 from vaekit.config import TrainConfig, to_dict
 from vaekit.evaluate import dataset_elbo, split_batch
+from vaekit.io import atomic_write
 from vaekit.objectives import OBJECTIVES, iwae_bound
 from vaekit.runtime import autocast, autocast_dtype, no_arg_validation, num_threads, resolve_device
 from vaekit.schedules import SCHEDULES
@@ -48,13 +48,6 @@ class History:
 
 
 Callback = Callable[[dict, torch.nn.Module], "bool | None"]  # return True to stop training
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write via a temporary file and rename, so a crash never leaves a half-written file."""
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def make_optimizer(model, cfg: TrainConfig, steps_total: int):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +17,7 @@ from vaekit.apps.anomaly_plot import plot_series, plot_table
 from vaekit.apps.anomaly_scores import SCORES
 from vaekit.apps.anomaly_table import to_model_array
 from vaekit.apps.anomaly_timeseries import TimeSeriesDetector, read_series
+from vaekit.io import atomic_write
 
 
 def read_table(path: str) -> pd.DataFrame:
@@ -58,9 +58,7 @@ def load_detector(path: str) -> AnomalyDetector | TimeSeriesDetector:
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    atomic_write(path, lambda p: frame.to_csv(p, index=False))
 
 
 def check_new(path: Path, overwrite: bool) -> None:

@@ -3,7 +3,6 @@ series with flagged points and the score underneath for time series. Files are w
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -13,14 +12,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from vaekit.io import atomic_write
+
 
 def save_figure(fig, path: str | Path) -> Path:
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    try:
+        return atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
 
 
 def plot_table(scores: np.ndarray, threshold: float, path: str | Path, *, unit: str = "nats") -> Path:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import io
 import math
-import os
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import torch
 
 from vaekit.apps.compression import compress, decompress, read_header
 from vaekit.evaluate import bits_per_dim, dataset_elbo
-from vaekit.io import load_model
+from vaekit.io import atomic_write, load_model
 
 
 def read_input(path: Path, key: str = "") -> np.ndarray:
@@ -51,12 +50,7 @@ def write_atomic(path: Path, data: bytes, *, force: bool) -> None:
         raise ValueError(f"{path} already exists; choose another output path or pass --force to replace it.")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"The output folder {path.parent} does not exist.")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda p: p.write_bytes(data))
 
 
 def negative_elbo_bits(model, x: np.ndarray) -> float:

@@ -12,10 +12,11 @@ cell or NaN marks an unlabelled row. Handlers raise ValueError/FileNotFoundError
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
+
+from vaekit.io import atomic_write
 
 
 def read_table(path: Path):
@@ -89,9 +90,7 @@ def refuse_overwrite(path: Path, force: bool) -> None:
 
 
 def write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp" + path.suffix)
-    write(tmp)
-    os.replace(tmp, path)
+    atomic_write(path, write)
 
 
 def train(args) -> int:

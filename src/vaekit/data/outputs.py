@@ -6,7 +6,6 @@ CSV or Parquet; images as PNG grids (``vaekit.plots``) or NPY arrays (N, C, H, W
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import pandas as pd
 
 from vaekit.data import tabular
 from vaekit.data.dataset import DataMeta
+from vaekit.io import atomic_write
 
 TABLE_SUFFIXES = (".csv", ".parquet")
 ARRAY_SUFFIXES = (".npy", ".csv", ".parquet")
@@ -47,20 +47,16 @@ def write_array(path: str | Path, x: np.ndarray | pd.DataFrame, *, names: list[s
     path = check_suffix(path, ARRAY_SUFFIXES, "data")
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
-    tmp = path.with_name(path.name + ".tmp")
+    if suffix == ".npy" and isinstance(x, pd.DataFrame):
+        if not all(tabular.is_numeric(x[c]) for c in x.columns):
+            raise ValueError(f"The output has text columns; write {path.stem}.csv or .parquet instead of .npy.")
+        x = x.to_numpy(np.float32)
     if suffix == ".npy":
-        if isinstance(x, pd.DataFrame):
-            if not all(tabular.is_numeric(x[c]) for c in x.columns):
-                raise ValueError(f"The output has text columns; write {path.stem}.csv or .parquet instead of .npy.")
-            x = x.to_numpy(np.float32)
-        with open(tmp, "wb") as f:
-            np.save(f, np.asarray(x))
-    elif suffix == ".csv":
-        as_frame(x, names).to_csv(tmp, index=False)
-    else:
-        as_frame(x, names).to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+        return atomic_write(path, lambda p: np.save(p, np.asarray(x)))
+    frame = as_frame(x, names)
+    if suffix == ".csv":
+        return atomic_write(path, lambda p: frame.to_csv(p, index=False))
+    return atomic_write(path, lambda p: frame.to_parquet(p, index=False))
 
 
 def read_latents(path: str | Path, latent_dim: int) -> np.ndarray:
