@@ -50,6 +50,24 @@ def check_array(X, *, name: str = "X") -> np.ndarray:
     return X
 
 
+def to_model(est, X, *, name: str = "X") -> torch.Tensor:
+    """User data -> the model's input: checked against the fitted shape (``input_shape_``), standardised
+    with ``mean_``/``scale_`` when the estimator has them, reshaped to ``model_input_shape_``."""
+    X = check_array(X, name=name)
+    if X.shape[1:] != est.input_shape_:
+        raise ValueError(f"{name} has shape {X.shape[1:]} per sample but the model was fitted on "
+                         f"{est.input_shape_}; pass data with the same features.")
+    if est.mean_ is not None:
+        X = (X - est.mean_) / est.scale_
+    return torch.from_numpy(X.reshape(len(X), *est.model_input_shape_))
+
+
+def from_model(est, X: torch.Tensor) -> np.ndarray:
+    """The model's output -> the user's shape and original units (the inverse of ``to_model``)."""
+    X = X.detach().float().cpu().numpy().reshape(len(X), *est.input_shape_)
+    return X * est.scale_ + est.mean_ if est.mean_ is not None else X
+
+
 class VAE(TransformerMixin, BaseEstimator):
     """A variational autoencoder with scikit-learn conventions.
 
@@ -70,17 +88,10 @@ class VAE(TransformerMixin, BaseEstimator):
 
     # -- preprocessing ---------------------------------------------------------------------------
     def _to_model(self, X, *, name: str = "X") -> torch.Tensor:
-        X = check_array(X, name=name)
-        if X.shape[1:] != self.input_shape_:
-            raise ValueError(f"{name} has shape {X.shape[1:]} per sample but the model was fitted on "
-                             f"{self.input_shape_}; pass data with the same features.")
-        if self.mean_ is not None:
-            X = (X - self.mean_) / self.scale_
-        return torch.from_numpy(X.reshape(len(X), *self.model_input_shape_))
+        return to_model(self, X, name=name)
 
     def _from_model(self, X: torch.Tensor) -> np.ndarray:
-        X = X.detach().float().cpu().numpy().reshape(len(X), *self.input_shape_)
-        return X * self.scale_ + self.mean_ if self.mean_ is not None else X
+        return from_model(self, X)
 
     def _log_jacobian(self) -> float:
         """log |d x_std / d x| summed over features: converts densities back to original units."""

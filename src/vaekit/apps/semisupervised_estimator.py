@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from vaekit.apps.semisupervised import build_m2
 from vaekit.apps.semisupervised_train import fit_m2
 from vaekit.config import ModelConfig, TrainConfig, build_model, from_dict
-from vaekit.estimators import check_array
+from vaekit.estimators import check_array, from_model, to_model
 from vaekit.io import load_model, load_weights, read_config, save_model
 from vaekit.runtime import resolve_device
 from vaekit.train import fit
@@ -51,17 +51,10 @@ class SemiSupervisedClassifier(TransformerMixin, ClassifierMixin, BaseEstimator)
 
     # -- preprocessing ---------------------------------------------------------------------------
     def _to_model(self, X, *, name: str = "X") -> torch.Tensor:
-        X = check_array(X, name=name)
-        if X.shape[1:] != self.input_shape_:
-            raise ValueError(f"{name} has shape {X.shape[1:]} per sample but the model was fitted on "
-                             f"{self.input_shape_}; pass data with the same features.")
-        if self.mean_ is not None:
-            X = (X - self.mean_) / self.scale_
-        return torch.from_numpy(X.reshape(len(X), *self.model_input_shape_))
+        return to_model(self, X, name=name)
 
     def _from_model(self, X: torch.Tensor) -> np.ndarray:
-        X = X.detach().float().cpu().numpy().reshape(len(X), *self.input_shape_)
-        return X * self.scale_ + self.mean_ if self.mean_ is not None else X
+        return from_model(self, X)
 
     def _features(self, X) -> torch.Tensor:
         """What M2 sees: the (standardised) data, or E[z1|x] under M1."""
