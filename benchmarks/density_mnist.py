@@ -78,6 +78,8 @@ def build(name: str, x_train: torch.Tensor):
                 lambda path, extra: save_hierarchical(model, path, extra=extra, overwrite=True))
     cfg = ModelConfig(**spec["model"])
     model = build_model(cfg)
+    if cfg.prior == "vamp":  # pseudo-inputs start at random training images, not at grey noise
+        model.prior.init_from_data(x_train)
     objective = functools.partial(iwae_objective, k=spec["iwae_k"]) if "iwae_k" in spec else vae_elbo
 
     def sample(n):
@@ -110,6 +112,8 @@ def main() -> None:
     p.add_argument("--warmup-epochs", type=float, default=3.0, help="KL warm-up length for (b) and (d)")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-schedule", choices=("none", "cosine"), default="none",
+                   help="cosine: anneal the learning rate to 0 over --epochs (set --epochs to fit --max-minutes)")
     p.add_argument("--k", type=int, default=5000, help="importance samples for the test log-likelihood")
     p.add_argument("--n-test", type=int, default=10000, help="test images for the k-sample estimate")
     p.add_argument("--samples-per-chunk", type=int, default=1 << 16,
@@ -144,7 +148,7 @@ def main() -> None:
     warmup = int(args.warmup_epochs * steps_per_epoch) if spec.get("warmup") else 0
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       kl_schedule="linear" if warmup else "constant", warmup_steps=warmup,
-                      patience=args.patience, precision="fp32", progress=False, eval_batch_size=1000)
+                      lr_schedule=args.lr_schedule, patience=args.patience, precision="fp32", progress=False, eval_batch_size=1000)
 
     t0, budget_hit = time.perf_counter(), []
 

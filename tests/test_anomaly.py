@@ -235,3 +235,26 @@ def test_through_vaekit_cli_main(tmp_path, capsys):
     code = main(["detect", "score", str(tmp_path / "missing_model"), str(tmp_path / "s.csv"),
                  "--out", str(tmp_path / "o.csv")])
     assert code == 2 and "error:" in capsys.readouterr().err
+
+
+def test_trimmed_objective_leaves_the_worst_rows_out_of_the_loss():
+    import torch
+
+    from vaekit.apps.anomaly_scores import masked_elbo
+    from vaekit.config import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(input_shape=(4,), latent_dim=2, hidden=(8,), likelihood="gaussian"))
+    x = torch.randn(10, 4)
+    x[0] = 50.0  # one far outlier dominates the plain loss
+    kw = {"n_numeric": 4, "groups": []}
+    torch.manual_seed(1)
+    full = masked_elbo(model, x, **kw)
+    torch.manual_seed(1)
+    trimmed = masked_elbo(model, x, trim=0.1, **kw)
+    assert torch.allclose(full.elbo, trimmed.elbo)  # every row's bound is still reported
+    per_row = -full.elbo
+    assert torch.isclose(trimmed.loss, per_row.sort().values[:9].mean(), rtol=1e-5)
+    assert trimmed.loss < full.loss
+    with pytest.raises(ValueError, match="trim must be"):
+        AnomalyDetector(trim=1.5, **FAST).fit(np.random.default_rng(0).standard_normal((50, 3)))

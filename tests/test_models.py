@@ -80,3 +80,19 @@ def test_conditional_vae(n_classes, y):
     px_a = model.decode(z, y)
     y2 = (y + 1) % 3 if n_classes else y + 1
     assert not torch.allclose(px_a.base_dist.logits, model.decode(z, y2).base_dist.logits)
+
+
+def test_vamp_pseudo_inputs_start_at_distinct_data_rows_and_spread_the_prior():
+    cfg = ModelConfig(input_shape=(12,), latent_dim=3, hidden=(16,), prior="vamp", prior_components=20)
+    model = build_model(cfg)
+    x = torch.randn(200, 12) * 3.0
+    grey = model.prior().component_distribution.mean.std(0).mean()
+    model.prior.init_from_data(x, seed=1)
+    u = model.prior.pseudo_inputs.detach()
+    rows = [(x == r).all(1).nonzero().flatten().tolist() for r in u]
+    assert all(len(r) == 1 for r in rows) and len({r[0] for r in rows}) == 20
+    assert model.prior().component_distribution.mean.std(0).mean() > grey  # components spread out
+    with pytest.raises(ValueError, match="at least 20 rows"):
+        model.prior.init_from_data(x[:5])
+    with pytest.raises(ValueError, match="input shape"):
+        model.prior.init_from_data(torch.randn(50, 7))

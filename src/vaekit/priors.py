@@ -54,6 +54,23 @@ class VampPrior(nn.Module):
         self.pseudo_inputs = nn.Parameter(u.clone().float())
         self.latent_dim = encoder.latent_dim
 
+    @torch.no_grad()
+    def init_from_data(self, x: torch.Tensor, seed: int = 0) -> None:
+        """Start the pseudo-inputs at K distinct random rows of ``x`` (in the model's input space).
+
+        Grey-noise pseudo-inputs all encode to nearly the same q(z|u), so the prior starts as one narrow
+        Gaussian and training can collapse the posterior onto it; data rows spread the components out.
+        """
+        k = self.pseudo_inputs.shape[0]
+        if len(x) < k:
+            raise ValueError(f"init_from_data needs at least {k} rows (one per pseudo-input), got {len(x)}; "
+                             "pass more data or build the prior with fewer components.")
+        if tuple(x.shape[1:]) != tuple(self.pseudo_inputs.shape[1:]):
+            raise ValueError(f"init_from_data got rows of shape {tuple(x.shape[1:])}, but the pseudo-inputs have "
+                             f"shape {tuple(self.pseudo_inputs.shape[1:])}; pass data in the model's input shape.")
+        rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:k]
+        self.pseudo_inputs.copy_(x[rows].to(self.pseudo_inputs))
+
     def forward(self) -> Distribution:
         qu = self.encoder[0](self.pseudo_inputs)  # Independent(Normal) with batch (K,)
         weights = torch.zeros(qu.batch_shape, device=self.pseudo_inputs.device)
@@ -61,3 +78,11 @@ class VampPrior(nn.Module):
 
 
 PRIORS = {"normal": StandardNormal, "mixture": MixtureOfGaussians, "vamp": VampPrior}
+
+
+def init_prior_from_data(model: nn.Module, x: torch.Tensor) -> None:
+    """Before training: a VampPrior's pseudo-inputs start at random rows of the training data ``x``
+    (when there are at least K of them); other priors are left as they are."""
+    prior = getattr(model, "prior", None)
+    if isinstance(prior, VampPrior) and len(x) >= prior.pseudo_inputs.shape[0]:
+        prior.init_from_data(x)

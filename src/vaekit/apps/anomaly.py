@@ -46,12 +46,13 @@ class AnomalyDetector(BaseEstimator):
     def __init__(self, *, score: str = "nll", contamination: float = 0.1, latent_dim: int = 8,
                  hidden: tuple[int, ...] = (64, 64), epochs: int | str = "auto", steps: int = 3000,
                  batch_size: int = 128, lr: float = 1e-3, patience: int = 20,
-                 validation_fraction: float = 0.1, min_scale: float = 0.05, k: int = 100,
+                 validation_fraction: float = 0.1, min_scale: float = 0.05, trim: float | str = 0.0, k: int = 100,
                  categorical: tuple = (), random_state: int | None = 0, device: str = "cpu",
                  verbose: int = 0):
         self.score, self.contamination, self.latent_dim, self.hidden = score, contamination, latent_dim, hidden
         self.epochs, self.steps, self.batch_size, self.lr = epochs, steps, batch_size, lr
         self.patience, self.validation_fraction, self.min_scale, self.k = patience, validation_fraction, min_scale, k
+        self.trim = trim
         self.categorical, self.random_state, self.device, self.verbose = categorical, random_state, device, verbose
 
     # -- fitting ---------------------------------------------------------------------------------
@@ -94,7 +95,7 @@ class AnomalyDetector(BaseEstimator):
                           progress=bool(self.verbose))
         self.history_ = fit(self.model_, torch.from_numpy(x_train),
                             x_val=None if x_val is None else torch.from_numpy(x_val),
-                            config=cfg, objective=partial(masked_elbo, **self._shape_kwargs()))
+                            config=cfg, objective=partial(masked_elbo, trim=self._trim(), **self._shape_kwargs()))
         self.model_.eval()
         if not score:  # the caller sets its own threshold
             self.threshold_ = float("nan")
@@ -103,6 +104,12 @@ class AnomalyDetector(BaseEstimator):
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - float(self.contamination)))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
+
+    def _trim(self) -> float:
+        trim = float(self.contamination) if self.trim == "contamination" else float(self.trim)
+        if not 0.0 <= trim < 1.0:
+            raise ValueError(f"trim must be in [0, 1) or 'contamination', got {self.trim!r}.")
+        return trim
 
     # -- scoring ---------------------------------------------------------------------------------
     def _shape_kwargs(self) -> dict:

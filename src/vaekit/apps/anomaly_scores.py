@@ -49,13 +49,21 @@ def feature_log_probs(px, x: torch.Tensor, *, n_numeric: int, groups: Sequence[t
 
 
 def masked_elbo(model, x: torch.Tensor, y=None, *, n_numeric: int, groups: Sequence[tuple[int, int]],
-                min_scale: float = 0.0, beta: float = 1.0, free_bits: float = 0.0) -> Terms:
+                min_scale: float = 0.0, trim: float = 0.0, beta: float = 1.0, free_bits: float = 0.0) -> Terms:
     """ELBO with missing features masked out of the likelihood (one z sample), as ``Terms``; a
-    training objective for ``vaekit.train.fit``. ``free_bits`` is ignored."""
+    training objective for ``vaekit.train.fit``. ``free_bits`` is ignored.
+
+    ``trim`` in [0, 1): the loss averages only the (1 - trim) fraction of the batch with the highest
+    ELBO (a trimmed likelihood), so the few anomalies in unlabelled, contaminated training data do not
+    pull the model towards them; ``Terms.elbo`` still holds every row's bound."""
     qz, z, px, pz = model(torch.nan_to_num(x, nan=0.0))
     log_px_z = feature_log_probs(px, x, n_numeric=n_numeric, groups=groups, min_scale=min_scale).sum(-1)
     kl, _ = kl_terms(qz, pz, z)
-    return Terms(-log_px_z.mean() + beta * kl.mean(), log_px_z - kl, log_px_z, kl)
+    per_row = -log_px_z + beta * kl
+    if trim > 0.0 and len(per_row) > 1:
+        keep = max(1, math.ceil((1.0 - trim) * len(per_row)))
+        per_row = per_row.topk(keep, largest=False).values
+    return Terms(per_row.mean(), log_px_z - kl, log_px_z, kl)
 
 
 @torch.inference_mode()
