@@ -40,13 +40,17 @@ class AnomalyDetector(BaseEstimator):
     about ``steps`` gradient steps (between 20 and 400 epochs); ``patience`` stops early on a held-out
     ``validation_fraction`` of the training rows. ``min_scale`` floors the decoder's standard
     deviation (in standard deviations of each feature) so that discrete-valued columns cannot make
-    the likelihood degenerate.
+    the likelihood degenerate. ``trim`` is the fraction of each training batch, those rows with the
+    lowest ELBO, left out of the loss (a trimmed likelihood): training data for a detector is
+    unlabelled and contains some anomalies, and trimming keeps the model from learning them
+    (``"contamination"`` uses the contamination; 0 trains on every row, the choice for training data known to be clean). The defaults (``steps=1000``,
+    ``trim=0.2``) were chosen on ODDS splits other than the ones the benchmark reports.
     """
 
     def __init__(self, *, score: str = "nll", contamination: float = 0.1, latent_dim: int = 8,
-                 hidden: tuple[int, ...] = (64, 64), epochs: int | str = "auto", steps: int = 3000,
+                 hidden: tuple[int, ...] = (64, 64), epochs: int | str = "auto", steps: int = 1000,
                  batch_size: int = 128, lr: float = 1e-3, patience: int = 20,
-                 validation_fraction: float = 0.1, min_scale: float = 0.05, trim: float | str = 0.0, k: int = 100,
+                 validation_fraction: float = 0.1, min_scale: float = 0.05, trim: float | str = 0.2, k: int = 100,
                  categorical: tuple = (), random_state: int | None = 0, device: str = "cpu",
                  verbose: int = 0):
         self.score, self.contamination, self.latent_dim, self.hidden = score, contamination, latent_dim, hidden

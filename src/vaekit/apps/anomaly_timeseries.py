@@ -78,23 +78,25 @@ class TimeSeriesDetector(BaseEstimator):
 
     ``fit(series, labels=None)``: ``labels`` (0/1 per timestamp, optional) marks known anomalies,
     which are masked out of training like missing values. ``contamination`` sets ``threshold_`` on the
-    training scores. Other parameters are those of :class:`AnomalyDetector`.
+    training scores. Other parameters are those of :class:`AnomalyDetector`; ``trim`` defaults to 0
+    here because known anomalies are masked out through ``labels`` instead.
     """
 
     def __init__(self, *, window: int = 60, score: str = "recon_prob", contamination: float = 0.01,
                  latent_dim: int = 8, hidden: tuple[int, ...] = (64, 64), epochs: int | str = "auto",
                  steps: int = 3000, batch_size: int = 128, lr: float = 1e-3, patience: int = 20,
-                 validation_fraction: float = 0.1, min_scale: float = 0.05, k: int = 100,
+                 validation_fraction: float = 0.1, min_scale: float = 0.05, trim: float = 0.0, k: int = 100,
                  timestamp: str = "timestamp", random_state: int | None = 0, device: str = "cpu",
                  verbose: int = 0):
         self.window, self.score, self.contamination, self.latent_dim = window, score, contamination, latent_dim
         self.hidden, self.epochs, self.steps, self.batch_size, self.lr = hidden, epochs, steps, batch_size, lr
         self.patience, self.validation_fraction, self.min_scale, self.k = patience, validation_fraction, min_scale, k
         self.timestamp, self.random_state, self.device, self.verbose = timestamp, random_state, device, verbose
+        self.trim = trim
 
     def _inner(self) -> AnomalyDetector:
         keys = ("score", "contamination", "latent_dim", "hidden", "epochs", "steps", "batch_size", "lr",
-                "patience", "validation_fraction", "min_scale", "k", "random_state", "device", "verbose")
+                "patience", "validation_fraction", "min_scale", "trim", "k", "random_state", "device", "verbose")
         return AnomalyDetector(**{k: getattr(self, k) for k in keys})
 
     def _values(self, series, name: str, *, check_metrics: bool = True) -> tuple[np.ndarray, pd.Index]:
