@@ -304,10 +304,11 @@ def nab_section(part: dict, out: Path, data: Path) -> list[str]:
     ex = part.get("example")
     if ex:
         from vaekit.apps.anomaly_plot import plot_series
-        series = pd.read_csv(data / "nab" / "data" / ex["series"])
+        series, labels = next((df, lab) for key, df, lab in nab_series(data) if key == ex["series"])
         plot_series(pd.to_datetime(series["timestamp"]), series[["value"]], np.asarray(ex["scores"]),
-                    ex["threshold"], out / "anomaly_nab_example.png")
-        lines += [f"Example ({ex['series']}; red = flagged at the detector's contamination=0.01 threshold):", "",
+                    ex["threshold"], out / "anomaly_nab_example.png", labels=labels)
+        lines += [f"Example ({ex['series']}; red = flagged at the detector's contamination=0.01 threshold; "
+                  "shaded = NAB's labelled anomaly windows):", "",
                   "![NAB example](anomaly_nab_example.png)", ""]
     return lines
 

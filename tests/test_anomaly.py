@@ -258,3 +258,17 @@ def test_trimmed_objective_leaves_the_worst_rows_out_of_the_loss():
     assert trimmed.loss < full.loss
     with pytest.raises(ValueError, match="trim must be"):
         AnomalyDetector(trim=1.5, **FAST).fit(np.random.default_rng(0).standard_normal((50, 3)))
+
+
+def test_series_plot_shades_labelled_windows(tmp_path):
+    from vaekit.apps.anomaly_plot import label_spans, plot_series
+
+    labels = np.array([0, 1, 1, 0, 0, 1, 0, 1])
+    assert label_spans(labels) == [(1, 2), (5, 5), (7, 7)]
+    assert label_spans(np.zeros(4)) == []
+    frame = seasonal(T=120)
+    known = np.zeros(120, int)
+    known[50:60] = 1
+    path = plot_series(frame["timestamp"], frame[["cpu"]], np.abs(frame["cpu"].to_numpy()), 0.9,
+                       tmp_path / "s.png", labels=known)
+    assert path.exists() and path.stat().st_size > 1000

@@ -108,6 +108,8 @@ def run_score(args) -> int:
             check_new(p, args.overwrite)
     frame = read_table(args.data)
     notes = getattr(det, "notes_", {})
+    label_col = notes.get("labels")
+    known = frame[label_col].fillna(0).to_numpy() if label_col and label_col in frame.columns else None
     frame = drop_columns(frame, notes.get("ignore", []) + ([notes["labels"]] if notes.get("labels") else []),
                          required=False)
     unit = "squared error" if det.score == "recon_error" else "nats"
@@ -117,7 +119,7 @@ def run_score(args) -> int:
         flags = (scores > det.threshold_).astype(int)
         result = pd.DataFrame({times.name or "timestamp": times, "score": scores, "flag": flags})
         if plot is not None:
-            plot_series(times, values, scores, det.threshold_, plot, unit=unit)
+            plot_series(times, values, scores, det.threshold_, plot, unit=unit, labels=known)
     else:
         s, c = det._score_array(to_model_array(det.layout_, frame, name=args.data))
         flags = (s > det.threshold_).astype(int)

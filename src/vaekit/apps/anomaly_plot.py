@@ -36,13 +36,26 @@ def plot_table(scores: np.ndarray, threshold: float, path: str | Path, *, unit: 
     return save_figure(fig, path)
 
 
+def label_spans(labels: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) positions of each run of consecutive 1s in a 0/1 array."""
+    padded = np.concatenate([[0], (np.asarray(labels) > 0).astype(int), [0]])
+    edges = np.flatnonzero(np.diff(padded))
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
+
+
 def plot_series(times, values: pd.DataFrame, scores: np.ndarray, threshold: float, path: str | Path, *,
-                unit: str = "nats") -> Path:
-    """Each metric with flagged timestamps marked, and the score with its threshold underneath."""
+                unit: str = "nats", labels: np.ndarray | None = None) -> Path:
+    """Each metric with flagged timestamps marked, and the score with its threshold underneath;
+    ``labels`` (0/1 per timestamp, optional) shades the known anomalous windows on every panel."""
     m = values.shape[1]
     fig, axes = plt.subplots(m + 1, 1, figsize=(10, 2.2 * (m + 1)), sharex=True)
     flagged = scores > threshold
     x = np.asarray(times)
+    spans = label_spans(labels) if labels is not None else []
+    for j, (first, last) in enumerate(spans):
+        for i, ax in enumerate(axes):
+            ax.axvspan(x[first], x[last], color="#dd8452", alpha=0.25, lw=0,
+                       label="labelled anomaly" if i == 0 and j == 0 else None)
     for ax, col in zip(axes[:-1], values.columns):
         v = values[col].to_numpy()
         ax.plot(x, v, lw=0.7, color="#4c72b0")
