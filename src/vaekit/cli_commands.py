@@ -1,0 +1,218 @@
+"""What each ``vaekit`` subcommand does (``vaekit.cli`` holds the argument table and ``main``).
+
+Each ``cmd_*`` takes the parsed ``argparse.Namespace`` and returns an exit code; problems with the
+user's input are raised as ``UserError`` / ``ValueError`` with one sentence, which ``main`` prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+class UserError(ValueError):
+    """A problem with the user's input; the message names it and the fix."""
+
+
+def ssl_command(argv: list[str]) -> int:
+    """Run one of the semi-supervised app's commands with its own defaults."""
+    from vaekit.apps import semisupervised_cli
+
+    parser = argparse.ArgumentParser(prog="vaekit")
+    semisupervised_cli.add_commands(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+def cmd_train(args) -> int:
+    from vaekit.run import read_run_config, resolve_config, train_run
+
+    if args.semi_supervised or args.labels:
+        if not (args.semi_supervised and args.labels and args.data and args.out):
+            raise UserError("Semi-supervised training needs DATA, --labels, --out and --semi-supervised, e.g. "
+                            "vaekit train data.csv --labels digit --semi-supervised --out runs/ssl.")
+        return ssl_command(["ssl-train", args.data, "--labels", args.labels, "--out", args.out]
+                           + (["--force"] if args.overwrite else []))
+
+    resume = args.resume is not None
+    out = Path(args.resume) if isinstance(args.resume, str) else None
+    if resume:
+        out = out or (Path(args.out) if args.out else None)
+        if out is None:
+            raise UserError("--resume needs the run directory: vaekit train --resume RUN_DIR.")
+        cfg = read_run_config(out, args.set)
+    else:
+        if args.data is None and args.config is None:
+            raise UserError("Name the data to train on, e.g. vaekit train digits (or give --config FILE).")
+        cfg = resolve_config(data=args.data, config_file=args.config, sets=args.set)
+        out = Path(args.out) if args.out else Path("runs") / Path(cfg.data.source).stem
+    from vaekit import distributed
+
+    if distributed.setup() and not distributed.is_main():  # torchrun: ranks > 0 train in step, write nothing
+        return distributed.worker_train(cfg, out, resume=resume)
+    try:
+        record = train_run(cfg, out, overwrite=args.overwrite, resume=resume, eval_k=args.k)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the checkpoint is in {out}; continue with: vaekit train --resume {out}",
+              file=sys.stderr)
+        return 130
+    print_record(record, title=f"test split of {cfg.data.source}")
+    print(f"\nrun written to {out}/ (open {out / 'report.html'})")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from vaekit.run import EVALUATION, atomic_write_text, evaluate_model, load_for_run, load_run
+
+    model, cfg, meta = load_run(args.run_dir)
+    x, _ = load_for_run(args.data, cfg, meta).split(args.split)
+    record = evaluate_model(model, meta, x, k=args.k)
+    record["split"], record["data"] = args.split, args.data or cfg.data.source
+    path = Path(args.json) if args.json else Path(args.run_dir) / EVALUATION
+    atomic_write_text(path, json.dumps(record, indent=2))
+    print_record(record, title=f"{args.split} split of {record['data']}")
+    print(f"\nwritten to {path}")
+    return 0
+
+
+def print_record(record: dict, *, title: str) -> None:
+    rows = [("ELBO", "elbo", "nats"), ("log p(x) (IWAE)", "log_likelihood", "nats"),
+            ("NLL", "bits_per_dim", "bits/dim"), ("KL", "kl", "nats"), ("E_q log p(x|z)", "log_px_z", "nats"),
+            ("active units", "active_units", f"of {len(record.get('kl_per_dim') or []) or '?'}"),
+            ("reconstruction error", "reconstruction_mse", "sq. error per example"),
+            ("importance samples k", "k", ""), ("examples", "n_examples", "")]
+    print(f"{title} ({record.get('units', 'nats per example')}):")
+    for label, key, unit in rows:
+        if key in record:
+            v = record[key]
+            print(f"  {label:<22} {v:>12.4f} {unit}" if isinstance(v, float) else f"  {label:<22} {v:>12} {unit}")
+
+
+def images_or_table(path: str | Path, x, meta, *, ncol: int = 8, pairs=None) -> Path:
+    """Write model-space rows as a PNG grid (image data) or as a data file in original units."""
+    from vaekit.data.outputs import to_user, write_array
+    from vaekit.plots import as_images, image_grid, pairs_grid, save_png
+
+    path = Path(path)
+    if path.suffix.lower() == ".png":
+        if not meta.image_shape:
+            raise UserError(f"{meta.name} is not image data; write {path.stem}.csv instead of a PNG.")
+        images = as_images(x, meta)
+        if pairs is not None:
+            images = pairs_grid(as_images(pairs, meta), images, ncol=ncol)
+        return save_png(image_grid(images, ncol), path)
+    return write_array(path, to_user(x.numpy(), meta), names=meta.feature_names or None)
+
+
+def cmd_sample(args) -> int:
+    from vaekit.run import load_run, sample
+
+    if args.klass is not None:
+        return ssl_command(["ssl-sample", args.run_dir, "--class", args.klass, "-n", str(args.n), "--out", args.out,
+                            "--seed", str(args.seed)] + (["--mean"] if args.mean else [])
+                           + (["--force"] if args.force else []))
+
+    model, _, meta = load_run(args.run_dir)
+    mean = args.mean or (bool(meta.image_shape) and not args.random)
+    x = sample(model, args.n, seed=args.seed, mean=mean)
+    print(f"wrote {images_or_table(args.out, x, meta)}")
+    return 0
+
+
+def cmd_reconstruct(args) -> int:
+    from vaekit.run import load_for_run, load_run, reconstruct
+
+    model, cfg, meta = load_run(args.run_dir)
+    x, _ = load_for_run(args.data, cfg, meta).split(args.split)
+    x = x[: args.n] if args.n else x
+    out = images_or_table(args.out, reconstruct(model, x), meta, pairs=x)
+    print(f"wrote {out}" + (" (originals above reconstructions)" if out.suffix == ".png" else ""))
+    return 0
+
+
+def cmd_encode(args) -> int:
+    from vaekit.data.outputs import write_array
+    from vaekit.evaluate import posterior_means
+    from vaekit.run import load_for_run, load_run
+
+    model, cfg, meta = load_run(args.run_dir)
+    x, y = load_for_run(args.data, cfg, meta).split(args.split)
+    z = posterior_means(model, x).numpy()
+    names = [f"z{i}" for i in range(z.shape[1])]
+    if y is not None and Path(args.out).suffix.lower() != ".npy":
+        import pandas as pd
+
+        frame = pd.DataFrame(z, columns=names)
+        frame["label"] = [meta.class_names[i] for i in y.tolist()]
+        z = frame
+    print(f"wrote {write_array(args.out, z, names=names)} ({len(x)} latent means)")
+    return 0
+
+
+def cmd_decode(args) -> int:
+    import torch
+
+    from vaekit.data.outputs import read_latents
+    from vaekit.run import decode_mean, load_run
+
+    model, _, meta = load_run(args.run_dir)
+    z = torch.from_numpy(read_latents(args.latents, model.latent_dim))
+    print(f"wrote {images_or_table(args.out, decode_mean(model, z), meta)}")
+    return 0
+
+
+def cmd_interpolate(args) -> int:
+    from vaekit.evaluate import posterior_means
+    from vaekit.run import decode_mean, interpolation_latents, load_for_run, load_run
+
+    model, cfg, meta = load_run(args.run_dir)
+    x, _ = load_for_run(args.data, cfg, meta).split(args.split)
+    for i in (args.a, args.b):
+        if not -len(x) <= i < len(x):
+            raise UserError(f"Index {i} is out of range: the {args.split} split has {len(x)} examples.")
+    za, zb = posterior_means(model, x[[args.a, args.b]])
+    x_out = decode_mean(model, interpolation_latents(za, zb, args.steps))
+    print(f"wrote {images_or_table(args.out, x_out, meta, ncol=args.steps)}")
+    return 0
+
+
+def cmd_traverse(args) -> int:
+    from vaekit.run import decode_mean, load_run, traversal_latents
+
+    model, _, meta = load_run(args.run_dir)
+    dims = args.dims if args.dims is not None else list(range(min(10, model.latent_dim)))
+    bad = [d for d in dims if not 0 <= d < model.latent_dim]
+    if bad:
+        raise UserError(f"Latent dimension(s) {bad} do not exist; the model has latent_dim={model.latent_dim}.")
+    z = traversal_latents(model.latent_dim, dims, steps=args.steps, span=args.span)
+    print(f"wrote {images_or_table(args.out, decode_mean(model, z), meta, ncol=args.steps)} "
+          f"(rows: dimensions {dims}; columns: {-args.span} to {args.span})")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from vaekit.io import read_config
+    from vaekit.run import EVALUATION, load_run
+
+    _, cfg, meta = load_run(args.run_dir)
+    extra = read_config(args.run_dir)["extra"]
+    m, t, tr = cfg.model, cfg.train, extra.get("training", {})
+    print(f"run {args.run_dir}")
+    print(f"  data      {cfg.data.source} ({meta.kind}, example shape {tuple(meta.shape)}, "
+          f"{len(meta.class_names)} classes)")
+    print(f"  model     {m.network} network, hidden {tuple(m.hidden)}, latent_dim {m.latent_dim}, "
+          f"{m.likelihood} likelihood, {m.prior} prior")
+    print(f"  training  {tr.get('epochs')} epochs of {t.epochs}, batch {t.batch_size}, lr {t.lr}, "
+          f"{t.objective} objective, {tr.get('seconds')} s; {tr.get('n_train')} train / "
+          f"{tr.get('n_val')} val / {tr.get('n_test')} test examples")
+    print(f"  validation ELBO {tr.get('val_elbo', float('nan')):.4f} nats, KL {tr.get('val_kl', float('nan')):.4f} nats "
+          f"(last epoch{'; original units' if meta.table else ''})")
+    path = Path(args.run_dir) / EVALUATION
+    if path.exists():
+        print_record(json.loads(path.read_text()), title="evaluation.json")
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------------
