@@ -96,3 +96,13 @@ def test_vamp_pseudo_inputs_start_at_distinct_data_rows_and_spread_the_prior():
         model.prior.init_from_data(x[:5])
     with pytest.raises(ValueError, match="input shape"):
         model.prior.init_from_data(torch.randn(50, 7))
+
+
+def test_learned_gaussian_scale_starts_at_the_feature_standard_deviations():
+    from vaekit.models import init_from_data
+
+    model = build_model(ModelConfig(input_shape=(3,), latent_dim=2, hidden=(8,), likelihood="gaussian"))
+    x = torch.randn(4000, 3) * torch.tensor([0.2, 1.0, 0.0])  # the last feature is constant
+    init_from_data(model, x)
+    scale = model.decode(torch.zeros(1, 2)).base_dist.scale[0]
+    torch.testing.assert_close(scale, torch.tensor([0.2, 1.0, 0.05]), atol=0.02, rtol=0.0)

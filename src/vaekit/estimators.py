@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from vaekit.config import ModelConfig, TrainConfig, build_model
 from vaekit.evaluate import evaluate, log_likelihood, posterior_means
 from vaekit.io import load_model, save_model
-from vaekit.priors import init_prior_from_data
+from vaekit.models import init_from_data
 from vaekit.runtime import resolve_device
 from vaekit.train import fit
 
@@ -132,7 +132,7 @@ class VAE(TransformerMixin, BaseEstimator):
                                 device=self.device, precision=self.precision, progress=bool(self.verbose))
         x_val = None if X_val is None else self._to_model(X_val, name="X_val")
         x_train = self._to_model(X)
-        init_prior_from_data(self.model_, x_train)
+        init_from_data(self.model_, x_train)
         self.history_ = fit(self.model_, x_train, x_val=x_val, config=train_cfg)
         self.model_.eval()
         return self

@@ -85,6 +85,16 @@ class GaussianLikelihood(Likelihood):
         elif scale != "predicted" and not float(scale) > 0:
             raise ValueError(f"Gaussian scale must be 'learned', 'predicted' or > 0, got {scale!r}.")
 
+    @torch.no_grad()
+    def init_from_data(self, x: torch.Tensor) -> None:
+        """A learned scale starts at each feature's standard deviation in ``x`` (at least 0.05), the
+        scale of a model that knows only the marginals, instead of 1: on data in [0, 1] a scale of 1
+        makes the likelihood so flat that the KL term switches most latent units off early."""
+        if self.scale_mode == "learned" and len(x) > 1:
+            std = x.float().std(0).clamp(min=0.05).to(self.raw_scale)
+            if std.shape == self.raw_scale.shape:
+                self.raw_scale.copy_(torch.log(torch.expm1(std - MIN_SCALE)))
+
     def distribution(self, loc, raw=None):
         if self.scale_mode == "predicted":
             scale = positive(raw)

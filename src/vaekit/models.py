@@ -10,6 +10,7 @@ from torch import nn
 from torch.distributions import Distribution, Independent, Normal
 
 from vaekit.likelihoods import Likelihood, positive
+from vaekit.priors import VampPrior
 
 
 class Output(NamedTuple):
@@ -106,3 +107,14 @@ class ConditionalVAE(nn.Module):
 
     def forward(self, x, y, *, k=None) -> Output:
         return self.vae(x, self.condition(y), k=k)
+
+
+def init_from_data(model: nn.Module, x: torch.Tensor) -> None:
+    """Before training, start the parts that have a natural data-based starting point there: a
+    VampPrior's pseudo-inputs at K random rows of ``x`` (when there are K), a learned Gaussian scale at
+    each feature's standard deviation. ``x`` is training data in the model's input space."""
+    prior, likelihood = getattr(model, "prior", None), getattr(model, "likelihood", None)
+    if isinstance(prior, VampPrior) and len(x) >= prior.pseudo_inputs.shape[0]:
+        prior.init_from_data(x)
+    if hasattr(likelihood, "init_from_data"):
+        likelihood.init_from_data(x)

@@ -79,10 +79,3 @@ class VampPrior(nn.Module):
 
 PRIORS = {"normal": StandardNormal, "mixture": MixtureOfGaussians, "vamp": VampPrior}
 
-
-def init_prior_from_data(model: nn.Module, x: torch.Tensor) -> None:
-    """Before training: a VampPrior's pseudo-inputs start at random rows of the training data ``x``
-    (when there are at least K of them); other priors are left as they are."""
-    prior = getattr(model, "prior", None)
-    if isinstance(prior, VampPrior) and len(x) >= prior.pseudo_inputs.shape[0]:
-        prior.init_from_data(x)

@@ -24,7 +24,7 @@ from vaekit.config import ModelConfig, TrainConfig, build_model, from_dict, to_d
 from vaekit.data import DEFAULTS, DataConfig, DataMeta, Dataset, load
 from vaekit.evaluate import evaluate, posterior_means
 from vaekit.io import CONFIG, atomic_write, load_model, save_model
-from vaekit.priors import init_prior_from_data
+from vaekit.models import init_from_data
 from vaekit.train import CHECKPOINT, METRICS, fit
 
 try:
@@ -189,7 +189,7 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, overwrite: bool = False, r
     atomic_write_text(run_dir / CONFIG_TOML, to_toml(cfg.to_sections()))
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model)
-    init_prior_from_data(model, dataset.x_train)
+    init_from_data(model, dataset.x_train)
     x_val = dataset.x_val if len(dataset.x_val) else None
     t0 = time.perf_counter()
     history = fit(model, dataset.x_train, x_val=x_val, config=cfg.train, out_dir=run_dir, resume=resume)
