@@ -211,10 +211,11 @@ def odds_section(part: dict, out: Path, extra: list[dict]) -> list[str]:
              + ("library defaults" if a["steps"] is None else "all other settings default")
              + f" ({vaekit_defaults(a['steps'])}). PyOD VAE: as shipped "
              + ("(defaults" if a["pyod_epochs"] is None else f"(defaults except epoch_num={a['pyod_epochs']}")
+             + "; its KL is clamped to capacity 0, so it is in effect a noisy autoencoder scored by reconstruction "
+             "distance"
              + ("" if not a.get("pyod_big_epochs") else f"; epoch_num={a['pyod_big_epochs']} instead of 30 "
                 f"on the sets above {a['big']} rows, for time")
-             + ", "
-             + "so its KL is clamped to capacity 0: in effect a noisy autoencoder scored by reconstruction distance). "
+             + "). "
              "IForest: PyOD defaults.", ""]
     for e in extra:
         ea = e["args"]
