@@ -220,9 +220,11 @@ def odds_section(part: dict, out: Path, extra: list[dict]) -> list[str]:
     for e in extra:
         ea = e["args"]
         sets = sorted({r["dataset"] for r in e["rows"]})
-        lines += [f"Rows for {', '.join(sets)} come from a separate run: `{e['command']}` "
-                  f"({e['machine']}); PyOD VAE there: epoch_num="
-                  f"{ea['pyod_big_epochs'] or ea['pyod_epochs'] or 30} (not 30) for time, vaekit steps={ea['steps']}.", ""]
+        epochs = ea.get("pyod_big_epochs") or ea.get("pyod_epochs")
+        lines += [f"Rows for {', '.join(sets)} come from a separate run"
+                  + (f" ({ea['note']})" if ea.get("note") else "") + f": `{e['command']}` ({e['machine']}); "
+                  + ("PyOD VAE as shipped" if epochs is None else f"PyOD VAE epoch_num={epochs} (not 30) for time")
+                  + ", vaekit " + ("library defaults" if ea.get("steps") is None else f"steps={ea['steps']}") + ".", ""]
     lines += [
              "| dataset | n | d | splits | ROC vaekit | ROC PyOD VAE | ROC IForest | PR vaekit | PR PyOD VAE | PR IForest | s/fit vaekit | s/fit PyOD VAE |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -332,6 +334,7 @@ def main() -> None:
     p.add_argument("--example", default="machine_temperature_system_failure.csv")
     p.add_argument("--tag", default="", help="odds: cache as odds_TAG.json; the report merges every odds*.json")
     p.add_argument("--resume", action="store_true", help="nab: keep the series already in the cache")
+    p.add_argument("--note", default="", help="odds with --tag: why this run replaces the main run's rows")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)

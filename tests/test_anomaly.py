@@ -99,12 +99,16 @@ def test_mixed_table_with_categories_constants_and_missing_values():
                           "kind": np.where(u > 0, "high", "low"), "const": 7.0})
     frame.loc[::10, "v"] = np.nan
     det = AnomalyDetector(trim=0.0, **FAST).fit(frame)  # clean training rows: nothing to trim
-    assert det.feature_names_ == ["u", "v", "kind"] and det.layout_.constant == ["const"]
-    test = pd.DataFrame({"u": [1.5, 1.5, 1.5], "v": [3.0, 3.0, np.nan], "kind": ["high", "low", "never"],
-                         "const": 7.0})
+    assert det.feature_names_ == ["u", "v", "kind", "const"] and det.layout_.constant == ["const"]
+    test = pd.DataFrame({"u": [1.5, 1.5, 1.5, 1.5, 1.5], "v": [3.0, 3.0, np.nan, 3.0, 3.0],
+                         "kind": ["high", "low", "never", "high", "high"], "const": [7.0, 7.0, 7.0, 7.5, np.nan]})
     s = det.decision_function(test)
     assert np.isfinite(s).all() and s[1] > s[0] + 2 and s[2] > s[0] + 2
-    assert det.explain(test).iloc[1].idxmax() == "kind"
+    why = det.explain(test)
+    assert (why.iloc[1] - why.iloc[0]).idxmax() == "kind"  # what grew against the same row with "high"
+    # a column constant at fit time that changes is an unseen event; missing there is just masked
+    assert s[3] > s[0] + 5 and why.iloc[3].idxmax() == "const"
+    assert abs(s[4] - s[0]) < 0.5
     with pytest.raises(ValueError, match="different columns"):
         det.decision_function(test.rename(columns={"v": "w"}))
 
@@ -272,3 +276,12 @@ def test_series_plot_shades_labelled_windows(tmp_path):
     path = plot_series(frame["timestamp"], frame[["cpu"]], np.abs(frame["cpu"].to_numpy()), 0.9,
                        tmp_path / "s.png", labels=known)
     assert path.exists() and path.stat().st_size > 1000
+
+
+def test_layouts_saved_before_constant_columns_were_modelled_still_load():
+    from vaekit.apps.anomaly_table import TableLayout, to_model_array
+
+    old = TableLayout.from_dict({"columns": ["a", "c"], "numeric": ["a"], "mean": [0.0], "scale": [1.0],
+                                 "constant": ["c"], "categorical": {}, "from_frame": False})
+    assert old.features == ["a"] and old.width == 1
+    assert to_model_array(old, np.array([[1.0, 5.0]])).shape == (1, 1)

@@ -1,8 +1,8 @@
 """Tables -> model arrays for anomaly detection, and back to feature names.
 
 Numeric columns are standardised with the mean and standard deviation of their observed (non-missing)
-training values; a column that is constant at fit time carries no information and is left out of the
-model. Categorical columns become one-hot blocks with one extra slot for categories never seen at fit
+training values. A numeric column that is constant at fit time becomes a two-slot block (equal to the
+fit-time value, or not), so a new row where it changes is scored as the unseen event it is. Categorical columns become one-hot blocks with one extra slot for categories never seen at fit
 time. A missing value is NaN in the model array (the whole block for a categorical column), so the
 likelihood can mask it out instead of imputing it.
 """
@@ -23,23 +23,29 @@ class TableLayout:
     numeric: list[str] = field(default_factory=list)
     mean: list[float] = field(default_factory=list)
     scale: list[float] = field(default_factory=list)
-    constant: list[str] = field(default_factory=list)  # constant at fit time: not modelled
+    constant: list[str] = field(default_factory=list)  # constant at fit time
+    constant_value: list[float] | None = None  # their values; None: saved before they were modelled
     categorical: dict[str, list[str]] = field(default_factory=dict)  # name -> known categories
     from_frame: bool = False  # fitted on a DataFrame (columns checked by name)
 
     @property
     def features(self) -> list[str]:
         """Modelled features, in the order of the per-feature scores."""
-        return self.numeric + list(self.categorical)
+        return self.numeric + list(self.categorical) + self.modelled_constant
 
     @property
     def groups(self) -> list[tuple[int, int]]:
         """(start, size) of each categorical one-hot block in the model array."""
         start, out = len(self.numeric), []
-        for cats in self.categorical.values():
-            out.append((start, len(cats) + 1))
-            start += len(cats) + 1
+        for size in [len(cats) + 1 for cats in self.categorical.values()] + [2] * len(self.modelled_constant):
+            out.append((start, size))
+            start += size
         return out
+
+    @property
+    def modelled_constant(self) -> list[str]:
+        """Fit-time constant columns with a [equal, different] block in the model array."""
+        return self.constant if self.constant_value is not None else []
 
     @property
     def width(self) -> int:
@@ -77,7 +83,7 @@ def fit_layout(X, *, categorical=(), name: str = "X") -> TableLayout:
     if unknown:
         raise ValueError(f"categorical names columns {sorted(unknown)} that are not in {name}; "
                          f"its columns are {cols[:10]}.")
-    layout = TableLayout(columns=cols, from_frame=is_frame)
+    layout = TableLayout(columns=cols, from_frame=is_frame, constant_value=[])
     for c in cols:
         s = frame[c]
         numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
@@ -93,11 +99,12 @@ def fit_layout(X, *, categorical=(), name: str = "X") -> TableLayout:
         std = float(obs.std()) if len(obs) else 0.0
         if len(obs) == 0 or std <= 1e-12 * max(1.0, abs(float(obs.mean()))):
             layout.constant.append(c)
+            layout.constant_value.append(float(obs.mean()) if len(obs) else float("nan"))
             continue
         layout.numeric.append(c)
         layout.mean.append(float(obs.mean()))
         layout.scale.append(std)
-    if not layout.features:
+    if not (layout.numeric or layout.categorical):
         raise ValueError(f"Every column of {name} is constant; there is nothing to model.")
     return layout
 
@@ -135,6 +142,7 @@ def to_model_array(layout: TableLayout, X, *, name: str = "X") -> np.ndarray:
         if np.isinf(num).any():
             raise ValueError(f"{name} has infinite values; replace them with NaN (missing) or finite numbers.")
         out[:, : len(layout.numeric)] = (num - np.asarray(layout.mean)) / np.asarray(layout.scale)
+    n_cat = len(layout.categorical)
     for (start, size), (c, cats) in zip(layout.groups, layout.categorical.items()):
         s = frame[c]
         missing = s.isna().to_numpy()
@@ -144,10 +152,18 @@ def to_model_array(layout: TableLayout, X, *, name: str = "X") -> np.ndarray:
         block[np.arange(n), codes] = 1.0
         block[missing] = np.nan
         out[:, start : start + size] = block
+    for (start, _), c, value in zip(layout.groups[n_cat:], layout.modelled_constant, layout.constant_value or []):
+        v = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64)
+        missing = frame[c].isna().to_numpy()
+        same = np.isclose(v, value, rtol=1e-9, atol=0.0) | (np.isnan(value) & missing)
+        out[:, start] = same
+        out[:, start + 1] = ~same
+        out[missing & ~np.isnan(value), start : start + 2] = np.nan
     return out
 
 
 def log_scale(layout: TableLayout) -> np.ndarray:
     """log of each modelled feature's standardisation scale (0 for categorical features): adding it
     to a per-feature negative log-density converts standardised units back to the original ones."""
-    return np.concatenate([np.log(np.asarray(layout.scale, np.float64)), np.zeros(len(layout.categorical))])
+    return np.concatenate([np.log(np.asarray(layout.scale, np.float64)),
+                           np.zeros(len(layout.categorical) + len(layout.modelled_constant))])
