@@ -38,6 +38,7 @@ from safetensors.torch import load_file
 from vaekit import ModelConfig, TrainConfig, build_model, fit
 from vaekit.evaluate import active_units, dataset_elbo, log_likelihood
 from vaekit.io import save_model
+from vaekit.models import init_from_data
 from vaekit.objectives import elbo as vae_elbo
 from vaekit.train import iwae_objective
 
@@ -82,8 +83,7 @@ def build(name: str, x_train: torch.Tensor):
                 lambda path, extra: save_hierarchical(model, path, extra=extra, overwrite=True))
     cfg = ModelConfig(**spec["model"])
     model = build_model(cfg)
-    if cfg.prior == "vamp":  # pseudo-inputs start at random training images, not at grey noise
-        model.prior.init_from_data(x_train)
+    init_from_data(model, x_train)  # VampPrior pseudo-inputs start at random training images
     objective = functools.partial(iwae_objective, k=spec["iwae_k"]) if "iwae_k" in spec else vae_elbo
 
     def sample(n):

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from vaekit.hierarchical import HierarchicalVAE
-from vaekit.io import load_weights, write_model_dir
+from vaekit.io import load_weights, read_config, write_model_dir
 
 FORMAT = "vaekit-hierarchical"
 FORMAT_VERSION = 1
@@ -31,17 +30,8 @@ def save_hierarchical(model: HierarchicalVAE, path: str | Path, *, extra: dict[s
 
 def load_hierarchical(path: str | Path, *, device: str = "cpu") -> tuple[HierarchicalVAE, dict[str, Any]]:
     """Rebuild the model from ``config.json`` and load its weights. Returns (model in eval mode, extra)."""
-    path = Path(path)
-    if not (path / CONFIG).is_file():
-        raise FileNotFoundError(f"No saved hierarchical model at {path}: expected {CONFIG} and {WEIGHTS} there.")
-    try:
-        meta = json.loads((path / CONFIG).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path / CONFIG} is damaged (not valid JSON: {e}); save the model again.") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{path / CONFIG} is not a vaekit hierarchical model; load it with vaekit.io.load_model.")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{path} was saved by a newer vaekit (format {meta['format_version']}); upgrade vaekit.")
+    meta = read_config(path, fmt=FORMAT, version=FORMAT_VERSION, kind="hierarchical model",
+                       other="; load it with vaekit.io.load_model")
     spec = dict(meta["model"])
     model = HierarchicalVAE.mlp(spec.pop("in_features"), **{**spec, "hidden": tuple(spec["hidden"])})
     load_weights(model, path)

@@ -49,19 +49,22 @@ def save_model(model: torch.nn.Module, config: ModelConfig, path: str | Path, *,
     return write_model_dir(Path(path), tensors, meta)
 
 
-def read_config(path: str | Path) -> dict[str, Any]:
+def read_config(path: str | Path, *, fmt: str = FORMAT, version: int = FORMAT_VERSION,
+                kind: str = "model", other: str = "") -> dict[str, Any]:
+    """``path/config.json`` of a saved model directory, checked for format ``fmt`` up to ``version``;
+    ``kind`` names the model in errors and ``other`` says how to load a different format."""
     path = Path(path)
     if not path.is_dir():
-        raise FileNotFoundError(f"No saved model at {path}: expected a directory with {CONFIG} and {WEIGHTS}.")
+        raise FileNotFoundError(f"No saved {kind} at {path}: expected a directory with {CONFIG} and {WEIGHTS}.")
     try:
         meta = json.loads((path / CONFIG).read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path} has no {CONFIG}; it is not a saved vaekit model.") from None
+        raise FileNotFoundError(f"{path} has no {CONFIG}; it is not a saved vaekit {kind}.") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path / CONFIG} is damaged (not valid JSON: {e}); save the model again.") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{path / CONFIG} is not a vaekit model config.")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        raise ValueError(f"{path / CONFIG} is not a vaekit {kind} config{other}.")
+    if meta.get("format_version", 0) > version:
         raise ValueError(f"{path} was saved by a newer vaekit (format {meta['format_version']}); upgrade vaekit.")
     return meta
 
