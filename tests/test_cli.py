@@ -181,12 +181,26 @@ def test_python_dash_m_help_and_error_without_traceback(tmp_path):
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
 
 
-def test_every_command_has_help_with_examples(capsys):
-    for name in ("train", "evaluate", "sample", "reconstruct", "encode", "decode", "interpolate",
-                 "traverse", "info"):
-        with pytest.raises(SystemExit) as e:
-            main([name, "--help"])
-        assert e.value.code == 0 and "examples:" in capsys.readouterr().out
+def commands(parser, prefix=()):
+    """Every (sub)command path of the parser, e.g. ("detect", "fit")."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                nested = list(commands(sub, (*prefix, name)))
+                yield from nested or [(*prefix, name)]
+
+
+def test_every_command_has_help_with_a_description_and_examples(capsys):
+    from vaekit.cli import build_parser
+
+    found = list(commands(build_parser()))
+    assert {("train",), ("detect", "fit"), ("ssl-train",), ("compress",)} <= set(found)
+    for path in found:
+        assert main([*path, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert "examples:" in out and len(out.split("\n\n")[1]) > 20, path  # a description paragraph
 
 
 def test_shipped_configs_parse_and_digits_matches_the_builtin_defaults():

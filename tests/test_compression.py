@@ -4,7 +4,6 @@ and the compress/decompress commands."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 import struct
 import zlib
@@ -14,8 +13,8 @@ import pytest
 import torch
 
 from vaekit import ModelConfig, TrainConfig, build_model, dataset_elbo, fit
-from vaekit.apps.compression import compress, decompress, read_header
-from vaekit.apps.compression_cli import add_commands
+from vaekit.apps.compression.codec import compress, decompress, read_header
+from vaekit.apps.compression.cli import add_commands
 from vaekit.io import save_model
 
 
@@ -208,11 +207,14 @@ def test_cli_round_trip_prints_rate_and_elbo(run_dir, tmp_path, capsys):
 def test_cli_refuses_to_overwrite_and_names_missing_files(run_dir, tmp_path):
     np.save(tmp_path / "in.npy", planted_binary(3, 1).numpy())
     (tmp_path / "taken.vkz").write_bytes(b"user data")
-    with pytest.raises(ValueError, match=r"already exists.*--force"):
+    with pytest.raises(ValueError, match=r"already exists.*--overwrite"):
         run_cli(["compress", str(run_dir), str(tmp_path / "in.npy"), str(tmp_path / "taken.vkz")])
     assert (tmp_path / "taken.vkz").read_bytes() == b"user data"
     assert run_cli(["compress", str(run_dir), str(tmp_path / "in.npy"), str(tmp_path / "taken.vkz"),
-                    "--force"]) == 0
+                    "--overwrite"]) == 0
+    (tmp_path / "taken.vkz").write_bytes(b"user data")
+    assert run_cli(["compress", str(run_dir), str(tmp_path / "in.npy"), str(tmp_path / "taken.vkz"),
+                    "--force"]) == 0  # the old flag still works (deprecated)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         run_cli(["decompress", str(run_dir), str(tmp_path / "missing.vkz"), str(tmp_path / "o.npy")])
     np.savez(tmp_path / "two.npz", a=np.zeros((1, 48)), b=np.zeros((1, 48)))
@@ -220,7 +222,6 @@ def test_cli_refuses_to_overwrite_and_names_missing_files(run_dir, tmp_path):
         run_cli(["compress", str(run_dir), str(tmp_path / "two.npz"), str(tmp_path / "y.vkz")])
 
 
-@pytest.mark.skipif(importlib.util.find_spec("vaekit.cli") is None, reason="vaekit.cli not written yet")
 def test_through_vaekit_main(run_dir, tmp_path, capsys):
     from vaekit.cli import main
     np.save(tmp_path / "in.npy", np.full((2, 48), 3, np.uint8))

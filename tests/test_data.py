@@ -13,7 +13,7 @@ import torch
 from vaekit.data import DataConfig, load
 from vaekit.data.outputs import read_latents, to_user, write_array
 from vaekit.data.readers import read_idx
-from vaekit.data.tabular import decode_table, encode_table, fit_table, log_jacobian
+from vaekit.data.tabular import decode_table, encode_table, fit_table, log_jacobian, value_names
 
 
 def idx_bytes(a: np.ndarray) -> bytes:
@@ -91,7 +91,8 @@ def test_csv_standardised_one_hot_and_back(tmp_path):
                        "species": rng.choice(["a", "b", "c"], 40)})
     df.to_csv(tmp_path / "t.csv", index=False)
     d = load(tmp_path / "t.csv", DataConfig(label="species"))
-    assert d.meta.kind == "table" and d.meta.feature_names == ["height", "colour=blue", "colour=red"]
+    assert d.meta.kind == "table" and d.meta.feature_names == ["height", "colour"]
+    assert value_names(d.meta.table) == ["height", "colour=blue", "colour=red", "<unseen>"]
     assert d.meta.class_names == ["a", "b", "c"] and len(d.y_train) == len(d.x_train)
     col = d.meta.table["columns"][0]
     assert abs(float(d.x_train[:, 0].mean())) < 1e-5  # standardised on the training rows
@@ -106,14 +107,20 @@ def test_table_spec_round_trip_and_errors():
     df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "c": ["x", "y", "x"]})
     spec = fit_table(df)
     x = encode_table(df, spec)
-    assert x.shape == (3, 3)
+    assert x.shape == (3, 4)  # a, then c's block: x, y and a slot for categories not seen in training
     out = decode_table(x, spec)
     assert np.allclose(out["a"], df["a"]) and list(out["c"]) == ["x", "y", "x"]
+    assert out["a"].dtype == df["a"].dtype
     assert log_jacobian(spec) == pytest.approx(-math.log(df["a"].std(ddof=0)))
-    with pytest.raises(ValueError, match="not seen in training"):
-        encode_table(pd.DataFrame({"a": [1.0], "c": ["z"]}), spec)
+    unseen = encode_table(pd.DataFrame({"a": [1.0, np.nan], "c": ["z", None]}), spec)
+    np.testing.assert_array_equal(unseen[0, 1:], [0, 0, 1])  # the unseen slot
+    assert np.isnan(unseen[1]).all()  # missing cells are NaN, masked by the table likelihood
+    assert decode_table(unseen, spec)["c"].isna().all()
+    ints = fit_table(pd.DataFrame({"n": [1, 2, 5, 9]}))
+    back = decode_table(np.array([[-10.0], [0.23], [10.0]], np.float32), ints)["n"]
+    assert back.dtype == np.int64 and list(back) == [1, 5, 9]  # integers, within the observed range
     with pytest.raises(ValueError, match="missing value"):
-        fit_table(pd.DataFrame({"a": [1.0, None]}))
+        encode_table(pd.DataFrame({"a": [1.0, None], "c": ["x", "y"]}), spec, allow_missing=False)
 
 
 def test_parquet(tmp_path):

@@ -121,5 +121,5 @@ def test_wrong_number_of_features_at_transform(binary_model):
     model, _ = binary_model
     with pytest.raises(ValueError, match="fitted on"):
         model.transform(np.zeros((2, 10)))
-    with pytest.raises(ValueError, match="latent_dim=8"):
+    with pytest.raises(ValueError, match="latent vector has 8"):
         model.inverse_transform(np.zeros((2, 3)))

@@ -7,15 +7,23 @@ import math
 import pytest
 import torch
 
-from vaekit import TrainConfig, dataset_elbo, fit
-from vaekit import hierarchical as hv
+from vaekit import ModelConfig, TrainConfig, build_model, dataset_elbo, fit
+from vaekit.evaluate import active_units_per_layer, log_likelihood
+from vaekit.generate import reconstruct, sample
+from vaekit.io import load_model, save_model
+from vaekit.objectives import elbo, iwae_bound
 
 PRIORS = ["normal", "mixture", "vamp"]
 
 
+def config(prior="normal", d=12) -> ModelConfig:
+    return ModelConfig(family="hierarchical", input_shape=(d,), latent_dims=(2, 3), hidden=(16, 16),
+                       activation="tanh", likelihood="bernoulli", prior=prior, prior_components=4)
+
+
 def tiny(prior="normal", *, d=12, seed=0):
     torch.manual_seed(seed)
-    return hv.HierarchicalVAE.mlp(d, z1_dim=3, z2_dim=2, hidden=(16, 16), prior=prior, n_components=4)
+    return build_model(config(prior, d))
 
 
 def binary_data(n=256, d=12, seed=0):
@@ -31,12 +39,13 @@ def binary_data(n=256, d=12, seed=0):
 def test_shapes_and_gradients(prior):
     model, x = tiny(prior), binary_data(8)
     out = model(x)
-    assert out.z2.shape == (8, 2) and out.z1.shape == (8, 3)
+    (q2, z2, _), (q1, z1, p1) = out.layers  # top layer first
+    assert z2.shape == (8, 2) and z1.shape == (8, 3) and out.z is z2
     assert out.px.batch_shape == (8,) and out.px.event_shape == (12,)
-    assert out.qz1.batch_shape == out.pz1.batch_shape == (8,)
+    assert q1.batch_shape == p1.batch_shape == (8,)
     out = model(x, k=5)
-    assert out.z2.shape == (5, 8, 2) and out.z1.shape == (5, 8, 3) and out.px.batch_shape == (5, 8)
-    for objective in (hv.elbo, functools.partial(hv.iwae_bound, k=4)):
+    assert out.layers[0].z.shape == (5, 8, 2) and out.layers[1].z.shape == (5, 8, 3) and out.px.batch_shape == (5, 8)
+    for objective in (elbo, functools.partial(iwae_bound, k=4)):
         model.zero_grad()
         terms = objective(model, x)
         assert terms.elbo.shape == terms.kl.shape == terms.log_px_z.shape == (8,)
@@ -50,9 +59,9 @@ def test_shapes_and_gradients(prior):
 def test_elbo_terms_add_up_and_beta_weights_only_the_loss():
     model, x = tiny(), binary_data(64)
     torch.manual_seed(1)
-    t1 = hv.elbo(model, x, beta=1.0)
+    t1 = elbo(model, x, beta=1.0)
     torch.manual_seed(1)
-    t0 = hv.elbo(model, x, beta=0.0)
+    t0 = elbo(model, x, beta=0.0)
     torch.testing.assert_close(t1.elbo, t1.log_px_z - t1.kl)
     torch.testing.assert_close(t1.elbo, t0.elbo)  # the reported ELBO is always the true bound
     torch.testing.assert_close(t0.loss, -t0.log_px_z.mean())
@@ -64,8 +73,8 @@ def test_elbo_terms_add_up_and_beta_weights_only_the_loss():
 def test_elbo_below_iwae_bounds_rising_in_k(prior):
     model, x = tiny(prior), binary_data(200)
     torch.manual_seed(0)
-    e = torch.stack([hv.elbo(model, x).elbo for _ in range(20)]).mean(0)  # (N,)
-    iw = {k: hv.log_likelihood(model, x, k=k, seed=k).double() for k in (1, 10, 200)}
+    e = torch.stack([elbo(model, x).elbo for _ in range(20)]).mean(0)  # (N,)
+    iw = {k: log_likelihood(model, x, k=k, seed=k).double() for k in (1, 10, 200)}
     se = e.std() / math.sqrt(len(e))
     # IWAE_1 is the ELBO (one-sample estimate); IWAE_k rises with k (Burda et al. 2015, theorem 1).
     assert abs(iw[1].mean() - e.mean()) < 4 * (se + iw[1].std() / math.sqrt(len(e)))
@@ -83,17 +92,17 @@ def test_marginal_likelihood_sums_to_one_over_all_binary_images(prior):
         model.encoder2.head.bias[2:] = 2.5
         model.encoder1.head.bias[3:] = 1.5
     x = torch.tensor(list(itertools.product([0.0, 1.0], repeat=d)))  # (32, 5)
-    total = hv.log_likelihood(model, x, k=2000).double().exp().sum()
+    total = log_likelihood(model, x, k=2000).double().exp().sum()
     assert abs(total - 1.0) < 0.05
 
 
 def test_log_likelihood_is_deterministic_and_chunking_consistent():
     model, x = tiny("vamp"), binary_data(20)
     state = torch.get_rng_state()
-    a = hv.log_likelihood(model, x, k=300, seed=3)
+    a = log_likelihood(model, x, k=300, seed=3)
     assert torch.equal(state, torch.get_rng_state())  # the caller's random stream is untouched
-    assert torch.equal(a, hv.log_likelihood(model, x, k=300, seed=3))
-    b = hv.log_likelihood(model, x, k=300, seed=3, samples_per_chunk=128)  # several chunks per example
+    assert torch.equal(a, log_likelihood(model, x, k=300, seed=3))
+    b = log_likelihood(model, x, k=300, seed=3, samples_per_chunk=128)  # several chunks per example
     assert a.shape == b.shape == (20,)
     assert abs(a.mean() - b.mean()) < 0.1 and (a - b).abs().max() < 1.0  # same estimate, other draws
     assert model.training  # restored
@@ -103,50 +112,49 @@ def test_fit_with_hierarchical_objectives_learns_and_dataset_elbo_agrees():
     data = binary_data(768)
     x, x_val = data[:512], data[512:]
     results = {}
-    for name, objective in (("elbo", hv.elbo), ("iwae", functools.partial(hv.iwae_bound, k=5))):
+    for name, objective in (("elbo", elbo), ("iwae", functools.partial(iwae_bound, k=5))):
         model = tiny()
-        before = dataset_elbo(model, x_val, objective=hv.elbo)["elbo"]
+        before = dataset_elbo(model, x_val)["elbo"]
         cfg = TrainConfig(epochs=10, batch_size=64, lr=1e-2, progress=False, kl_schedule="linear",
                           warmup_steps=40, seed=0)
         history = fit(model, x, x_val=x_val, config=cfg, objective=objective)
-        after = dataset_elbo(model, x_val, objective=hv.elbo)["elbo"]
+        after = dataset_elbo(model, x_val)["elbo"]
         assert len(history.records) == 10
         assert after > before + 1.0, (name, before, after)
         results[name] = (model, after)
     # Two noisy prototypes: about 12 * H(0.1) = 3.9 nats of noise + 0.7 for the prototype.
     model, after = results["elbo"]
     assert after > -7.0
-    ll = hv.log_likelihood(model, x_val, k=500).mean().item()
+    ll = log_likelihood(model, x_val, k=500).mean().item()
     assert after <= ll + 0.05
-    assert sum(hv.active_units(model, x_val).values()) >= 1
-    recon = model.reconstruct(x_val[:8])
+    per_layer = active_units_per_layer(model, x_val)
+    assert len(per_layer) == 2 and sum(per_layer) >= 1
+    recon = reconstruct(model, x_val[:8])
     assert recon.shape == (8, 12) and ((recon > 0.5).float() == x_val[:8]).float().mean() > 0.8
-    assert model.sample(4).shape == (4, 12)
+    assert sample(model, 4).shape == (4, 12)
 
 
 def test_bad_input_is_named():
     model, x = tiny(), binary_data(4)
     with pytest.raises(ValueError, match="unconditional"):
-        hv.elbo(model, x, torch.zeros(4))
+        elbo(model, x, torch.zeros(4))
     with pytest.raises(ValueError, match="positive number"):
-        hv.log_likelihood(model, x, k=0)
+        log_likelihood(model, x, k=0)
     with pytest.raises(ValueError, match="Unknown prior"):
-        hv.HierarchicalVAE.mlp(12, prior="flat")
+        build_model(config("flat"))
 
 
 @pytest.mark.parametrize("prior", ["normal", "vamp"])
 def test_save_load_roundtrip_and_clear_errors(tmp_path, prior):
-    from vaekit.hierarchical_io import load_hierarchical, save_hierarchical
-
     model, x = tiny(prior), binary_data(10)
-    save_hierarchical(model, tmp_path / "m", extra={"note": "test"})
-    loaded, extra = load_hierarchical(tmp_path / "m")
-    assert extra == {"note": "test"}
-    torch.testing.assert_close(hv.log_likelihood(loaded, x, k=50), hv.log_likelihood(model, x, k=50))
+    save_model(model, config(prior), tmp_path / "m", extra={"note": "test"})
+    loaded, cfg, extra = load_model(tmp_path / "m")
+    assert extra == {"note": "test"} and cfg.family == "hierarchical"
+    torch.testing.assert_close(log_likelihood(loaded, x, k=50), log_likelihood(model, x, k=50))
     with pytest.raises(ValueError, match="already holds"):
-        save_hierarchical(model, tmp_path / "m")
-    with pytest.raises(FileNotFoundError, match="No saved hierarchical model"):
-        load_hierarchical(tmp_path / "nowhere")
+        save_model(model, config(prior), tmp_path / "m", overwrite=False)
+    with pytest.raises(FileNotFoundError, match="No saved model"):
+        load_model(tmp_path / "nowhere")
     (tmp_path / "m" / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="damaged"):
-        load_hierarchical(tmp_path / "m")
+        load_model(tmp_path / "m")

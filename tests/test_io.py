@@ -35,7 +35,8 @@ def test_round_trip_gives_identical_outputs(saved):
 def test_files_are_json_and_safetensors_not_pickle(saved):
     _, path = saved
     meta = json.loads((path / CONFIG).read_text())
-    assert meta["format"] == "vaekit-model" and meta["format_version"] == 1
+    assert meta["format"] == "vaekit-model" and meta["format_version"] == 2 and meta["family"] == "vae"
+    assert len(meta["weights_sha256"]) == 64
     assert (path / WEIGHTS).read_bytes()[8:9] == b"{"  # safetensors: 8-byte length then a JSON header
 
 
@@ -43,7 +44,17 @@ def test_truncated_weights(saved):
     _, path = saved
     data = (path / WEIGHTS).read_bytes()
     (path / WEIGHTS).write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match="damaged or truncated"):
+    with pytest.raises(ValueError, match="damaged"):
+        load_model(path)
+
+
+def test_a_corrupted_tensor_payload_is_detected(saved):
+    """One flipped byte in the weights (not in the header) would load silently without the checksum."""
+    _, path = saved
+    data = bytearray((path / WEIGHTS).read_bytes())
+    data[-5] ^= 0x40
+    (path / WEIGHTS).write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="checksum does not match"):
         load_model(path)
 
 
@@ -66,7 +77,7 @@ def test_damaged_config(saved):
 def test_unknown_config_key_names_the_nearest(saved):
     _, path = saved
     meta = json.loads((path / CONFIG).read_text())
-    meta["model"]["latent_dims"] = meta["model"].pop("latent_dim")
+    meta["model"]["latentdim"] = meta["model"].pop("latent_dim")
     (path / CONFIG).write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="Did you mean 'latent_dim'"):
         load_model(path)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -11,10 +13,10 @@ import torch
 from sklearn.neural_network import MLPClassifier
 
 from vaekit import ModelConfig, TrainConfig, build_model
-from vaekit.apps.augment import augment, conditional_sample
-from vaekit.apps.semisupervised import build_m2, labelled_bound, m2_objective, unlabelled_bound
-from vaekit.apps.semisupervised_estimator import SemiSupervisedClassifier
-from vaekit.apps.semisupervised_train import fit_m2
+from vaekit.apps.semisupervised.augment import augment, conditional_sample
+from vaekit.apps.semisupervised.objective import labelled_bound, m2_objective, unlabelled_bound
+from vaekit.batching import LabelledUnlabelled
+from vaekit.apps.semisupervised.estimator import SemiSupervisedClassifier
 
 CLASSES = np.array([3, 7, 9])  # non-contiguous labels: classes_ must map them back
 
@@ -60,8 +62,8 @@ def clf(data):
 
 def tiny_m2(likelihood="gaussian", shape=(6,), network="mlp"):
     torch.manual_seed(0)
-    return build_m2(ModelConfig(input_shape=shape, latent_dim=3, hidden=(16,), channels=(4, 8),
-                                network=network, likelihood=likelihood, n_classes=4))
+    return build_model(ModelConfig(family="m2", input_shape=shape, latent_dim=3, hidden=(16,), channels=(4, 8),
+                                   network=network, likelihood=likelihood, n_classes=4))
 
 
 @pytest.mark.parametrize("likelihood,shape,network", [("gaussian", (6,), "mlp"), ("bernoulli", (6,), "mlp"),
@@ -74,7 +76,7 @@ def test_objective_shapes_gradients_and_mixed_batches(likelihood, shape, network
     assert terms.elbo.shape == terms.kl.shape == terms.log_px_z.shape == (8,)
     assert torch.isfinite(terms.loss) and torch.isfinite(terms.elbo).all()
     terms.loss.backward()
-    for part in (model.classifier, model.encoder, model.decoder):
+    for part in (model.classifier, model.vae.encoder, model.vae.decoder):
         grads = [p.grad for p in part.parameters()]
         assert all(g is not None and torch.isfinite(g).all() for g in grads)
         assert sum(float(g.abs().sum()) for g in grads) > 0
@@ -109,21 +111,34 @@ def test_labelled_bound_includes_log_prior_of_the_class():
     torch.testing.assert_close(bound, log_px_z - kl - math.log(4))
 
 
-def test_fit_m2_lowers_the_loss_is_seeded_and_checks_labels():
+def test_m2_trains_through_the_one_loop_seeded_with_a_labelled_plan(tmp_path):
+    """M2 trains through ``vaekit.fit`` with its objective and a labelled/unlabelled plan: the loss falls,
+    the same seed gives the same weights, and an interrupted run resumes to the same weights."""
+    from vaekit.apps.semisupervised.objective import check_labels
+    from vaekit.train import fit
+
     x = torch.randn(64, 6)
     y = torch.full((64,), -1)
     y[:8] = torch.arange(8) % 4
     cfg = TrainConfig(epochs=8, batch_size=16, lr=3e-3, seed=3, progress=False)
+    objective = functools.partial(m2_objective, alpha=6.4, labelled_fraction=8 / 64)
+    plan = LabelledUnlabelled(y)
+    assert all((y[idx] >= 0).sum() == 8 for idx in plan.epoch(64, 16, torch.Generator().manual_seed(0)))
     a, b = tiny_m2(), tiny_m2()
-    history = fit_m2(a, x, y, config=cfg)
-    fit_m2(b, x, y, config=cfg)
-    assert history[-1]["loss"] < history[0]["loss"]
+    history = fit(a, x, y=y, config=cfg, objective=objective, plan=plan)
+    fit(b, x, y=y, config=cfg, objective=objective, plan=plan, out_dir=tmp_path)
+    assert history.records[-1]["train_loss"] < history.records[0]["train_loss"]
     for p, q in zip(a.parameters(), b.parameters(), strict=True):
         torch.testing.assert_close(p, q)
+    c = tiny_m2()
+    fit(c, x, y=y, config=dataclasses.replace(cfg, epochs=3), objective=objective, plan=plan, out_dir=tmp_path / "c")
+    fit(c, x, y=y, config=cfg, objective=objective, plan=plan, out_dir=tmp_path / "c", resume=True)
+    for p, q in zip(a.parameters(), c.parameters(), strict=True):
+        torch.testing.assert_close(p, q)
     with pytest.raises(ValueError, match="No labelled rows"):
-        fit_m2(tiny_m2(), x, torch.full((64,), -1), config=cfg)
+        LabelledUnlabelled(torch.full((64,), -1))
     with pytest.raises(ValueError, match=r"in \[0, 4\)"):
-        fit_m2(tiny_m2(), x, torch.full((64,), 5), config=cfg)
+        check_labels(torch.full((64,), 5), 64, 4)
 
 
 def test_semi_supervised_clearly_beats_supervised_only(clf, data):
@@ -201,7 +216,7 @@ def test_bad_labels_give_one_clear_sentence():
         model.fit(X, np.full(20, -1))
     with pytest.raises(ValueError, match="1 labelled class"):
         model.fit(X, np.r_[np.zeros(2), np.full(18, -1)])
-    with pytest.raises(ValueError, match="Unknown method"):
+    with pytest.raises(ValueError, match="method must be one of"):
         SemiSupervisedClassifier("m3").fit(X, np.r_[0, 1, np.full(18, -1)])
 
 
@@ -221,7 +236,7 @@ def test_m1_plus_m2_end_to_end(data, tmp_path):
 
 # -- CLI ------------------------------------------------------------------------------------------
 def run_cli(*argv) -> int:
-    from vaekit.apps.semisupervised_cli import add_commands
+    from vaekit.apps.semisupervised.cli import add_commands
     parser = argparse.ArgumentParser(prog="vaekit")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args([str(a) for a in argv])
@@ -246,7 +261,7 @@ def test_cli_train_predict_sample(data, tmp_path, capsys):
         run_cli("ssl-sample", run, "--class", 7, "--out", tmp_path / "s.npy")
     with pytest.raises(ValueError, match="not a class of this model"):
         run_cli("ssl-sample", run, "--class", 5, "--out", tmp_path / "t.npy")
-    with pytest.raises(ValueError, match="already exists"):
+    with pytest.raises(ValueError, match="already holds a saved model"):
         run_cli("ssl-train", tmp_path / "x.npy", "--labels", tmp_path / "labels.txt", "--out", run)
 
 
@@ -279,7 +294,7 @@ def test_cli_main_reports_errors_without_traceback(tmp_path, capsys):
 
 
 def test_linear_probe_ranks_informative_features_first(clf, data):
-    from vaekit.apps.semisupervised_features import linear_probe
+    from vaekit.apps.semisupervised.features import linear_probe
     X_train, _, X_test, y_test, _, y_train = data
     rng = np.random.default_rng(0)
     useful = linear_probe(X_train, y_train, X_test, y_test)

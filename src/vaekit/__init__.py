@@ -1,30 +1,34 @@
 """vaekit: variational autoencoders that work end to end on real data.
 
 The core (models, objectives, training, evaluation, the scikit-learn front door ``VAE``) is imported
-eagerly; the applications (compression, anomaly detection, semi-supervised learning) load on first use.
+eagerly; the applications (compression, anomaly detection, semi-supervised learning, recommendation,
+molecules, synthetic tables, export and serving) load on first use. ``vaekit.load(path)`` opens any
+directory vaekit writes.
 """
 
 from importlib import import_module
 
+from vaekit import evaluate  # the module: vaekit.evaluate.evaluate(model, x) is the function
 from vaekit.config import ModelConfig, TrainConfig, build_model
 from vaekit.estimators import VAE
-from vaekit.evaluate import active_units, bits_per_dim, dataset_elbo, evaluate, log_likelihood
+from vaekit.evaluate import active_units, bits_per_dim, dataset_elbo, log_likelihood
+from vaekit.loading import as_model, load
 from vaekit.models import VAE as VAEModel
-from vaekit.models import ConditionalVAE, GaussianEncoder
+from vaekit.models import ConditionalVAE, GaussianEncoder, SemiSupervisedVAE
 from vaekit.objectives import Terms, elbo, iwae_bound
 from vaekit.train import TrainingDiverged, fit
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 APPS = {
-    "compress": "vaekit.apps.compression",
-    "decompress": "vaekit.apps.compression",
+    "compress": "vaekit.apps.compression.codec",
+    "decompress": "vaekit.apps.compression.codec",
     "AnomalyDetector": "vaekit.apps.anomaly",
-    "TimeSeriesDetector": "vaekit.apps.anomaly_timeseries",
-    "SemiSupervisedVAE": "vaekit.apps.semisupervised",
-    "SemiSupervisedClassifier": "vaekit.apps.semisupervised_estimator",
-    "augment": "vaekit.apps.augment",
-    "linear_probe": "vaekit.apps.semisupervised_features",
+    "TimeSeriesDetector": "vaekit.apps.anomaly",
+    "SemiSupervisedClassifier": "vaekit.apps.semisupervised",
+    "augment": "vaekit.apps.semisupervised",
+    "linear_probe": "vaekit.apps.semisupervised",
+    "HierarchicalVAE": "vaekit.hierarchical",
 }
 
 
@@ -36,6 +40,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "VAE", "ModelConfig", "TrainConfig", "build_model", "active_units", "bits_per_dim", "dataset_elbo",
-    "evaluate", "log_likelihood", "VAEModel", "ConditionalVAE", "GaussianEncoder", "Terms", "elbo",
-    "iwae_bound", "TrainingDiverged", "fit", *APPS,
+    "evaluate", "log_likelihood", "VAEModel", "ConditionalVAE", "GaussianEncoder", "SemiSupervisedVAE", "Terms",
+    "elbo", "iwae_bound", "TrainingDiverged", "fit", "load", "as_model", "__version__", *APPS,
 ]

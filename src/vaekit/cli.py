@@ -1,21 +1,21 @@
-"""The ``vaekit`` command line: train a VAE on a built-in dataset or your own file in one command.
-
-Contract for other modules' subcommands: after registering its own commands, ``build_parser`` calls
-``add_commands(subparsers)`` from each module in ``APP_MODULES`` that can be imported. Each
-subcommand sets ``func=`` via ``set_defaults``; ``func(args)`` returns an exit code (or None for 0).
-``main(argv=None) -> int`` dispatches and turns ``UserError``, ``ValueError``, ``FileNotFoundError``
-and user-input ``KeyError`` into one line ``error: <message>`` on stderr and exit code 2.
-Commands call library functions only (``vaekit.run``, ``vaekit.data``, ``vaekit.plots``).
+"""The ``vaekit`` command line: one parser. The core commands are registered here; each application
+registers its own with ``add_commands(subparsers)`` from the modules in ``APP_MODULES`` (which import
+nothing heavy at module level, so ``--help`` starts fast). Each subcommand sets ``func=`` via
+``set_defaults``; ``func(args)`` returns an exit code (or None for 0).
+``main(argv=None) -> int`` dispatches and turns ``UserError``, ``ValueError``, ``FileNotFoundError``,
+scikit-learn's ``NotFittedError`` and user-input ``KeyError`` into one line ``error: <message>`` on
+stderr and exit code 2; Ctrl-C gives 130; a closed output pipe (``vaekit info RUN | head``) exits quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
-from vaekit.cli_commands import (  # noqa: F401  (UserError is part of this module's contract)
-    UserError,
+from vaekit.cli_common import UserError, add_overwrite, command, formatter  # noqa: F401 (UserError: contract)
+from vaekit.cli_commands import (
     cmd_decode,
     cmd_encode,
     cmd_evaluate,
@@ -27,18 +27,17 @@ from vaekit.cli_commands import (  # noqa: F401  (UserError is part of this modu
     cmd_traverse,
 )
 
-APP_MODULES = ("vaekit.apps.compression_cli", "vaekit.apps.anomaly_cli", "vaekit.apps.semisupervised_cli")
+APP_MODULES = ("vaekit.apps.compression.cli", "vaekit.apps.anomaly.cli", "vaekit.apps.semisupervised.cli")
 
 
-def formatter(prog):
-    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
 
-
-def command(sub, name: str, func, help: str, examples: str) -> argparse.ArgumentParser:
-    p = sub.add_parser(name, help=help, description=help, epilog="examples:\n" + examples,
-                       formatter_class=formatter)
-    p.set_defaults(func=func)
-    return p
+    try:
+        return dist_version("vaekit")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def add_data_options(p: argparse.ArgumentParser, *, split: str = "test") -> None:
@@ -58,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                "  vaekit sample runs/digits -n 64 --out samples.png\n\n"
                "Run 'vaekit COMMAND --help' for a command's options.")
     parser.add_argument("--threads", type=int, metavar="N",
-                        help="CPU threads for torch (default: torch's choice; 1 on machines with <= 2 cores)")
+                        help="CPU threads for torch: N >= 1, or -1 for all cores (default: the library's policy)")
+    parser.add_argument("--version", action="version", version=f"vaekit {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = command(sub, "train", cmd_train, "Train a VAE and write a run directory.",
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. model.latent_dim=8 or epochs=5 (repeatable)")
     p.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<data name>)")
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run in RUN_DIR")
+    add_overwrite(p, "a finished run in RUN_DIR")
     p.add_argument("--resume", nargs="?", const=True, default=None, metavar="RUN_DIR",
                    help="continue from RUN_DIR/checkpoint.pt with the run's config.toml")
     p.add_argument("--k", type=int, default=100, help="importance samples for the test evaluation (default 100)")
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mean", action="store_true", help="decode the mean E[x|z] (the default for images)")
     p.add_argument("--class", dest="klass", metavar="K",
                    help="class-conditional samples of class K (semi-supervised runs); same as vaekit ssl-sample")
-    p.add_argument("--force", action="store_true", help="with --class: overwrite FILE")
+    add_overwrite(p, "FILE")
 
     p = command(sub, "reconstruct", cmd_reconstruct, "Encode and decode examples.",
                 "  vaekit reconstruct runs/digits -n 16 --out recon.png\n"
@@ -157,31 +157,55 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def set_threads(n: int | None) -> None:
-    """CPU threads for torch: ``--threads``, else the library's policy (one on machines with two
-    cores or fewer, where OpenMP workers spinning against other processes slow small models down)."""
+    """CPU threads for torch: ``--threads N`` (-1: all cores), else the library's policy (one on
+    machines with two cores or fewer, where OpenMP workers spinning against other processes slow
+    small models down)."""
     from vaekit.runtime import default_threads
     from vaekit.runtime import set_threads as use_threads
 
-    use_threads(n or default_threads())
+    if n is not None and (n == 0 or n < -1):
+        raise UserError(f"--threads must be 1 or more, or -1 for all cores; got {n}.")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    use_threads(cores if n == -1 else (n or default_threads()))
+
+
+def report(message: str) -> int:
+    print("error: " + " ".join(str(message).split()), file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse: --help / --version (0) or a usage error (2)
+        return int(e.code or 0)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
-    set_threads(getattr(args, "threads", None))
     try:
+        set_threads(getattr(args, "threads", None))
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as e:
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away (e.g. | head): stop quietly
+        sys.stderr.close()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (ValueError, FileNotFoundError, KeyError, IsADirectoryError, NotADirectoryError) as e:
         if isinstance(e, KeyError) and not isinstance(e.args[0] if e.args else None, str):
             raise
         message = e.args[0] if isinstance(e, KeyError) else str(e)
-        if isinstance(e, FileNotFoundError) and e.filename:
-            message = f"{e.filename} does not exist ({e.strerror}); check the path."
-        print("error: " + " ".join(str(message).split()), file=sys.stderr)
-        return 2
+        if isinstance(e, (FileNotFoundError, IsADirectoryError, NotADirectoryError)) and e.filename:
+            message = f"{e.filename}: {e.strerror}; check the path."
+        return report(message)
+    except Exception as e:
+        from sklearn.exceptions import NotFittedError
+
+        if isinstance(e, NotFittedError):
+            return report(str(e))
+        raise
 
 
 if __name__ == "__main__":

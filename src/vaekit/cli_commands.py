@@ -12,18 +12,7 @@ import sys
 from pathlib import Path
 
 
-class UserError(ValueError):
-    """A problem with the user's input; the message names it and the fix."""
-
-
-def ssl_command(argv: list[str]) -> int:
-    """Run one of the semi-supervised app's commands with its own defaults."""
-    from vaekit.apps import semisupervised_cli
-
-    parser = argparse.ArgumentParser(prog="vaekit")
-    semisupervised_cli.add_commands(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+from vaekit.cli_common import UserError  # noqa: E402
 
 
 def cmd_train(args) -> int:
@@ -33,8 +22,10 @@ def cmd_train(args) -> int:
         if not (args.semi_supervised and args.labels and args.data and args.out):
             raise UserError("Semi-supervised training needs DATA, --labels, --out and --semi-supervised, e.g. "
                             "vaekit train data.csv --labels digit --semi-supervised --out runs/ssl.")
-        return ssl_command(["ssl-train", args.data, "--labels", args.labels, "--out", args.out]
-                           + (["--force"] if args.overwrite else []))
+        from vaekit.apps.semisupervised.cli import train_classifier
+
+        return train_classifier(args.data, args.labels, args.out, overwrite=args.overwrite,
+                                params=settings_from_sets(args.set))
 
     resume = args.resume is not None
     out = Path(args.resume) if isinstance(args.resume, str) else None
@@ -51,7 +42,9 @@ def cmd_train(args) -> int:
     from vaekit import distributed
 
     if distributed.setup() and not distributed.is_main():  # torchrun: ranks > 0 train in step, write nothing
-        return distributed.worker_train(cfg, out, resume=resume)
+        from vaekit.run import worker_train
+
+        return worker_train(cfg, out, resume=resume)
     try:
         record = train_run(cfg, out, overwrite=args.overwrite, resume=resume, eval_k=args.k)
     except KeyboardInterrupt:
@@ -61,6 +54,19 @@ def cmd_train(args) -> int:
     print_record(record, title=f"test split of {cfg.data.source}")
     print(f"\nrun written to {out}/ (open {out / 'report.html'})")
     return 0
+
+
+def settings_from_sets(items: list[str]) -> dict:
+    """``--set key=value`` items as estimator parameters (for ``train --semi-supervised``)."""
+    from vaekit.cli_common import parse_value
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise UserError(f"--set {item!r} needs the form key=value, e.g. --set latent_dim=8.")
+        key, text = (t.strip() for t in item.split("=", 1))
+        out[key.split(".")[-1]] = parse_value(text)
+    return out
 
 
 def cmd_evaluate(args) -> int:
@@ -110,9 +116,10 @@ def cmd_sample(args) -> int:
     from vaekit.run import load_run, sample
 
     if args.klass is not None:
-        return ssl_command(["ssl-sample", args.run_dir, "--class", args.klass, "-n", str(args.n), "--out", args.out,
-                            "--seed", str(args.seed)] + (["--mean"] if args.mean else [])
-                           + (["--force"] if args.force else []))
+        from vaekit.apps.semisupervised.cli import sample_class
+
+        return sample_class(args.run_dir, args.klass, args.n, args.out, seed=args.seed, mean=args.mean,
+                            overwrite=args.overwrite)
 
     model, _, meta = load_run(args.run_dir)
     mean = args.mean or (bool(meta.image_shape) and not args.random)

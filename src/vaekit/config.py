@@ -1,38 +1,51 @@
-"""Typed configs (plain dataclasses) and ``build_model``: a config fully rebuilds a model."""
+"""Typed configs (plain dataclasses) and ``build_model``: a config fully rebuilds a model.
+
+``ModelConfig.family`` names the model family. ``build_model`` dispatches on it through ``FAMILIES``
+(builders defined here from the shared sub-builders: feature network, decoder network, likelihood,
+prior) or, for families that live with their application, through ``FAMILY_MODULES``: the module is
+imported by name and registers its builder with ``register_family``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from torch import nn
 
-from vaekit.likelihoods import make_likelihood
-from vaekit.models import VAE, ConditionalVAE, GaussianEncoder
+from vaekit.hierarchical import HierarchicalVAE
+from vaekit.likelihoods import Likelihood, make_likelihood
+from vaekit.models import VAE, ConditionalVAE, GaussianEncoder, SemiSupervisedVAE
 from vaekit.nets import MLP, ConvDecoder, ConvEncoder
 from vaekit.priors import PRIORS, MixtureOfGaussians, StandardNormal, VampPrior
 
 
 @dataclass
 class ModelConfig:
+    family: str = "vae"  # "vae" (plain or conditional), "hierarchical", "m2", or an application's family
     input_shape: tuple[int, ...] = (784,)  # one example: (D,) for vectors, (C, H, W) for images
-    latent_dim: int = 16
+    latent_dim: int = 16  # for "hierarchical": the top layer z2
+    latent_dims: tuple[int, ...] = ()  # "hierarchical": (z2, z1) sizes, top first; () = (latent_dim, latent_dim)
     network: str = "mlp"  # "mlp" or "conv"
-    hidden: tuple[int, ...] = (512, 256)  # MLP encoder widths; the decoder mirrors them
+    hidden: tuple[int, ...] = (512, 256)  # MLP widths (encoder order; the decoder mirrors them); () = linear
     channels: tuple[int, ...] = (32, 64)  # conv encoder channels; the decoder mirrors them
     residual: bool = False  # residual blocks in the conv networks
     activation: str = "relu"
-    likelihood: str = "bernoulli"  # bernoulli, gaussian, laplace, categorical, poisson, ...
+    likelihood: str = "bernoulli"  # bernoulli, gaussian, laplace, categorical, poisson, ..., table
     gaussian_scale: str = "learned"  # "learned", "predicted", or a fixed positive number
     n_categories: int = 256  # categorical likelihood: values per position
+    likelihood_options: dict = field(default_factory=dict)  # e.g. the table likelihood's columns
     prior: str = "normal"  # "normal", "mixture" or "vamp"
     prior_components: int = 10  # mixture components or VampPrior pseudo-inputs
-    n_classes: int = 0  # > 0: conditional on an integer label in [0, n_classes)
+    n_classes: int = 0  # > 0: conditional on an integer label in [0, n_classes) (required for "m2")
     n_covariates: int = 0  # > 0: conditional on a float covariate vector of this size
     input_scale: float = 1.0  # the encoder sees x * input_scale (1/255 for 8-bit levels)
+    options: dict = field(default_factory=dict)  # family-specific settings of application families
 
 
 @dataclass
@@ -52,10 +65,10 @@ class TrainConfig:
     patience: int = 0  # early stopping on validation ELBO; 0 = off
     seed: int = 0
     device: str = "auto"  # "auto", "cpu", "cuda", "mps"
-    precision: str = "auto"  # "auto" (bf16 autocast where the hardware has it, else fp32), "fp32", "bf16", "fp16"
+    precision: str = "auto"  # "auto" (measured rule, see vaekit.runtime), "fp32", "bf16", "fp16"
     progress: bool = True
     eval_batch_size: int = 1024
-    threads: int = 0  # CPU threads during fit: 0 = auto (1 on <= 2 cores), -1 = leave torch's setting
+    threads: int = 0  # CPU threads during fit: 0 = auto (1 on <= 2 cores), -1 = all cores
     compile: bool = False  # torch.compile the model for training (opt-in: see benchmarks/results/speed.md)
 
 
@@ -83,42 +96,146 @@ def to_dict(config) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
 
 
-def build_model(cfg: ModelConfig) -> nn.Module:
-    """Networks + likelihood + prior, as ``cfg`` describes. The same config always gives the same
-    architecture, so saved weights load into it."""
-    shape, L = tuple(cfg.input_shape), cfg.latent_dim
-    cond = cfg.n_classes or cfg.n_covariates
-    if cfg.n_classes and cfg.n_covariates:
-        raise ValueError("Set n_classes (labels) or n_covariates (covariates), not both.")
+# -- shared sub-builders --------------------------------------------------------------------------
+def make_model_likelihood(cfg: ModelConfig) -> Likelihood:
     scale = cfg.gaussian_scale if cfg.gaussian_scale in ("learned", "predicted") else float(cfg.gaussian_scale)
     options = {"gaussian": {"scale": scale}, "categorical": {"n_classes": cfg.n_categories}}
-    likelihood = make_likelihood(cfg.likelihood, event_shape=shape, **options.get(cfg.likelihood, {}))
-    P = likelihood.n_params
+    options = {**options.get(cfg.likelihood, {}), **cfg.likelihood_options}
+    return make_likelihood(cfg.likelihood, event_shape=tuple(cfg.input_shape), **options)
+
+
+def make_feature_net(cfg: ModelConfig, input_shape: tuple[int, ...] | None = None) -> nn.Module:
+    """x -> features of width ``hidden[-1]`` (the input size itself when ``hidden`` is empty)."""
+    shape = tuple(cfg.input_shape if input_shape is None else input_shape)
     if cfg.network == "mlp":
         D = math.prod(shape)
-        body = MLP(D, cfg.hidden[:-1], cfg.hidden[-1], act=cfg.activation, final_activation=True)
-        decoder = MLP(L + cond, tuple(reversed(cfg.hidden)), P * D, act=cfg.activation)
-    elif cfg.network == "conv":
+        if not cfg.hidden:
+            return Flat(D)
+        return MLP(D, cfg.hidden[:-1], cfg.hidden[-1], act=cfg.activation, final_activation=True)
+    if cfg.network == "conv":
         if len(shape) != 3:
             raise ValueError(f"network='conv' needs input_shape (C, H, W), got {shape}.")
-        body = ConvEncoder(shape, cfg.channels, cfg.hidden[-1], act=cfg.activation, residual=cfg.residual)
-        decoder = ConvDecoder(L + cond, (P * shape[0], *shape[1:]), cfg.channels,
-                              act=cfg.activation, residual=cfg.residual)
-    else:
-        raise ValueError(f"Unknown network {cfg.network!r}; choose 'mlp' or 'conv'.")
-    encoder = GaussianEncoder(body, L, cond_dim=cond, input_scale=cfg.input_scale)
+        width = cfg.hidden[-1] if cfg.hidden else 256
+        return ConvEncoder(shape, cfg.channels, width, act=cfg.activation, residual=cfg.residual)
+    raise ValueError(f"Unknown network {cfg.network!r}; choose 'mlp' or 'conv'.")
+
+
+class Flat(nn.Flatten):
+    """The identity on flattened inputs: a linear encoder's feature network."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.out_features = width
+
+
+def make_decoder_net(cfg: ModelConfig, in_features: int, n_params: int) -> nn.Module:
+    """(N, in_features) -> the likelihood's raw parameters for one example."""
+    shape = tuple(cfg.input_shape)
+    if cfg.network == "mlp":
+        return MLP(in_features, tuple(reversed(cfg.hidden)), n_params * math.prod(shape), act=cfg.activation)
+    return ConvDecoder(in_features, (n_params * shape[0], *shape[1:]), cfg.channels,
+                       act=cfg.activation, residual=cfg.residual)
+
+
+def make_prior(cfg: ModelConfig, encoder: GaussianEncoder, latent_dim: int, *, conditional: bool = False) -> nn.Module:
     if cfg.prior == "normal":
-        prior = StandardNormal(L)
-    elif cfg.prior == "mixture":
-        prior = MixtureOfGaussians(L, n_components=cfg.prior_components)
-    elif cfg.prior == "vamp":
-        if cond:
+        return StandardNormal(latent_dim)
+    if cfg.prior == "mixture":
+        return MixtureOfGaussians(latent_dim, n_components=cfg.prior_components)
+    if cfg.prior == "vamp":
+        if conditional:
             raise ValueError("The VampPrior is not available for conditional models; use 'normal' or 'mixture'.")
-        prior = VampPrior(encoder, shape, n_components=cfg.prior_components)
-    else:
-        raise ValueError(f"Unknown prior {cfg.prior!r}; choose one of {sorted(PRIORS)}.")
-    vae = VAE(encoder, decoder, likelihood, prior, event_shape=shape)
+        return VampPrior(encoder, tuple(cfg.input_shape), n_components=cfg.prior_components)
+    raise ValueError(f"Unknown prior {cfg.prior!r}; choose one of {sorted(PRIORS)}.")
+
+
+def make_encoder(cfg: ModelConfig, likelihood: Likelihood, latent_dim: int, *, cond_dim: int = 0) -> GaussianEncoder:
+    return GaussianEncoder(make_feature_net(cfg), latent_dim, cond_dim=cond_dim, input_scale=cfg.input_scale,
+                           fill_missing=getattr(likelihood, "masks_missing", False))
+
+
+# -- families ---------------------------------------------------------------------------------------
+def build_vae(cfg: ModelConfig) -> nn.Module:
+    """A one-layer VAE, conditional on a label or covariates when ``n_classes``/``n_covariates`` > 0."""
+    if cfg.n_classes and cfg.n_covariates:
+        raise ValueError("Set n_classes (labels) or n_covariates (covariates), not both.")
+    cond = cfg.n_classes or cfg.n_covariates
+    likelihood = make_model_likelihood(cfg)
+    encoder = make_encoder(cfg, likelihood, cfg.latent_dim, cond_dim=cond)
+    decoder = make_decoder_net(cfg, cfg.latent_dim + cond, likelihood.n_params)
+    prior = make_prior(cfg, encoder, cfg.latent_dim, conditional=bool(cond))
+    vae = VAE(encoder, decoder, likelihood, prior, event_shape=tuple(cfg.input_shape))
     return ConditionalVAE(vae, n_classes=cfg.n_classes) if cond else vae
 
 
-__all__ = ["ModelConfig", "TrainConfig", "build_model", "from_dict", "to_dict"]
+def build_m2(cfg: ModelConfig) -> nn.Module:
+    """M2: the label-conditioned VAE plus a classifier q(y|x) with the encoder's feature network."""
+    if cfg.n_classes < 2:
+        raise ValueError(f"A semi-supervised (m2) model needs at least 2 classes, got n_classes={cfg.n_classes}.")
+    if cfg.n_covariates:
+        raise ValueError("The m2 family is conditional on its class label only; set n_covariates=0.")
+    if cfg.prior == "vamp":
+        raise ValueError("The VampPrior is not available for conditional models; use 'normal' or 'mixture'.")
+    vae = build_vae(cfg).vae
+    body = make_feature_net(cfg)
+    layers = [body, nn.Linear(body.out_features, cfg.n_classes)]
+    if cfg.input_scale != 1.0:
+        layers.insert(0, Scale(cfg.input_scale))
+    return SemiSupervisedVAE(vae, nn.Sequential(*layers), n_classes=cfg.n_classes)
+
+
+class Scale(nn.Module):
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return x * self.factor
+
+
+def build_hierarchical(cfg: ModelConfig) -> nn.Module:
+    """Two stochastic layers (z2 top, z1 bottom), every network from the shared sub-builders; the
+    prior (normal, mixture or VampPrior) is on z2 and p(z1|z2) is learned."""
+    if cfg.n_classes or cfg.n_covariates:
+        raise ValueError("The hierarchical family is unconditional; set n_classes and n_covariates to 0.")
+    dims = tuple(cfg.latent_dims) or (cfg.latent_dim, cfg.latent_dim)
+    if len(dims) != 2:
+        raise ValueError(f"latent_dims for the hierarchical family is (z2, z1), top layer first; got {list(dims)}.")
+    z2, z1 = dims
+    likelihood = make_model_likelihood(cfg)
+    encoder2 = make_encoder(cfg, likelihood, z2)
+    features1 = make_feature_net(cfg)
+    H = features1.out_features
+    small = dataclasses.replace(cfg, network="mlp")  # p(z1|z2): an MLP with the same widths
+    head1 = MLP(H + z2, (), H, act=cfg.activation, final_activation=True)
+    return HierarchicalVAE(
+        encoder2=encoder2, features1=features1, encoder1=GaussianEncoder(head1, z1),
+        prior1=GaussianEncoder(make_feature_net(small, (z2,)), z1),
+        decoder=make_decoder_net(cfg, z1 + z2, likelihood.n_params), likelihood=likelihood,
+        prior=make_prior(cfg, encoder2, z2), event_shape=tuple(cfg.input_shape))
+
+
+Builder = Callable[[ModelConfig], nn.Module]
+FAMILIES: dict[str, Builder] = {"vae": build_vae, "m2": build_m2, "hierarchical": build_hierarchical}
+# Families that live with their application: imported by name on first use, then registered.
+FAMILY_MODULES: dict[str, str] = {}
+
+
+def register_family(name: str, builder: Builder) -> None:
+    FAMILIES[name] = builder
+
+
+def build_model(cfg: ModelConfig) -> nn.Module:
+    """Networks + likelihood + prior(s), as ``cfg`` describes. The same config always gives the same
+    architecture, so saved weights load into it."""
+    if cfg.family not in FAMILIES and cfg.family in FAMILY_MODULES:
+        importlib.import_module(FAMILY_MODULES[cfg.family])
+    if cfg.family not in FAMILIES:
+        known = sorted({*FAMILIES, *FAMILY_MODULES})
+        raise ValueError(f"Unknown model family {cfg.family!r}; choose one of {', '.join(known)}.")
+    return FAMILIES[cfg.family](cfg)
+
+
+__all__ = ["FAMILIES", "ModelConfig", "TrainConfig", "build_model", "from_dict", "make_decoder_net",
+           "make_encoder", "make_feature_net", "make_model_likelihood", "make_prior", "register_family",
+           "to_dict"]

@@ -137,19 +137,3 @@ __all__ = [
     "wrap",
 ]
 
-
-def worker_train(cfg, run_dir, *, resume: bool = False) -> int:
-    """``vaekit train`` on a rank other than 0: the same data and model as ``vaekit.run.train_run``,
-    trained in step with rank 0; rank 0 alone writes the run directory and evaluates."""
-    from vaekit.config import build_model
-    from vaekit.data import load
-    from vaekit.run import fill_from_data
-    from vaekit.train import fit
-
-    dataset = load(config=cfg.data)
-    model_cfg = fill_from_data(cfg.model, dataset.meta)
-    torch.manual_seed(cfg.train.seed)
-    model = build_model(model_cfg)
-    x_val = dataset.x_val if len(dataset.x_val) else None
-    fit(model, dataset.x_train, x_val=x_val, config=cfg.train, out_dir=run_dir, resume=resume)
-    return 0

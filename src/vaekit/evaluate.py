@@ -14,8 +14,9 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader
 
-from vaekit.objectives import Terms, elbo, log_weights, normal_base
-from vaekit.runtime import autocast
+from vaekit.likelihoods import feature_log_prob
+from vaekit.objectives import Terms, elbo, kl_terms, log_weights, run
+from vaekit.runtime import autocast, heavy
 
 SAMPLES_PER_CHUNK = 1 << 16  # rows of (example, sample) pairs decoded at once: bounds memory
 
@@ -78,40 +79,66 @@ def dataset_elbo(model, x, y=None, *, batch_size: int = 1024, seed: int = 0,
     return {"elbo": mean[0], "log_px_z": mean[1], "kl": mean[2]}
 
 
+@heavy
 @torch.inference_mode()
 def log_likelihood(model, x, y=None, *, k: int = 1000, seed: int = 0,
-                   samples_per_chunk: int = SAMPLES_PER_CHUNK,
-                   dtype: torch.dtype | None = None, weights=log_weights) -> torch.Tensor:
+                   samples_per_chunk: int = SAMPLES_PER_CHUNK, dtype: torch.dtype | None = None,
+                   weights=None, features: torch.Tensor | None = None, contributions: bool = False):
     """Importance-weighted estimate of log p(x) per example, (N,) nats on the CPU (Burda et al. 2015,
-    eq. 8 with k samples from q(z|x)); a lower bound in expectation that tightens as k grows.
+    eq. 8 with k samples from q(z|x)); a lower bound in expectation that tightens as k grows. The one
+    importance-weighted estimator: it works on every model through ``objectives.log_weights``.
 
     Work is batched over examples and samples and chunked so that at most ``samples_per_chunk``
-    (example, sample) pairs are decoded at once: k = 5000 runs in bounded memory. ``weights`` computes
-    the (k, B) log importance weights first in its result, ``weights(model, x, y, k=k)``; models with
-    other latent structure (e.g. ``vaekit.hierarchical``) pass their own.
+    (example, sample) pairs are decoded at once: k = 5000 runs in bounded memory. ``features`` (a 0/1
+    mask over the likelihood's features, e.g. a table's columns) scores only those features: log p(x_S),
+    exact for likelihoods that factorise given z. ``weights="likelihood"`` drops the prior/posterior
+    ratio (log (1/k) sum_i p(x|z_i), the reconstruction probability of An & Cho 2015). With
+    ``contributions=True`` also returns (N, F) per-feature terms -E[log p(x_f|z)] under the
+    self-normalised importance weights.
     """
-    if k < 1:
+    if int(k) < 1:
         raise ValueError(f"k must be a positive number of importance samples, got {k}.")
+    k = int(k)
     was_training = model.training
     model.eval()
     device = model_device(model)
     samples_per_chunk = min(samples_per_chunk, rows_within_memory(model))
     batch = max(1, samples_per_chunk // k)
     k_chunk = min(k, samples_per_chunk)
-    out = []
+    mask = None if features is None else torch.as_tensor(features, dtype=torch.float32, device=device)
+    out, parts = [], []
     with seeded(seed, device):
         for xb, yb in batches(x, y, batch_size=batch, device=device):
             acc = torch.full((len(xb),), -math.inf, device=device)
+            contrib = None
             for start in range(0, k, k_chunk):
                 kc = min(k_chunk, k - start)
                 with autocast(device, dtype):
-                    log_w = weights(model, xb, yb, k=kc)[0]  # (kc, B)
-                acc = torch.logaddexp(acc, torch.logsumexp(log_w.float(), 0))
+                    log_w, log_px_z, log_q_over_p, record = log_weights(model, xb, yb, k=kc)
+                if mask is not None or contributions:
+                    lp = feature_log_prob(record.px, xb).float()  # (kc, B, F)
+                    log_px_z = (lp if mask is None else lp * mask).sum(-1)
+                    log_w = log_px_z - log_q_over_p
+                if weights == "likelihood":
+                    log_w = log_px_z
+                elif weights is not None:
+                    raise ValueError(f"Unknown weights {weights!r}; use None (importance weights) or 'likelihood'.")
+                chunk = torch.logsumexp(log_w.float(), 0)  # (B,)
+                if contributions:  # merge self-normalised weighted means across chunks
+                    c = -(torch.softmax(log_w.float(), 0).unsqueeze(-1) * lp).sum(0)  # (B, F)
+                    if contrib is None:
+                        contrib = c
+                    else:
+                        a = torch.sigmoid(chunk - acc).unsqueeze(-1)  # share of the new chunk's weight
+                        contrib = (1 - a) * contrib + a * c
+                acc = torch.logaddexp(acc, chunk)
             out.append((acc - math.log(k)).cpu())
+            if contributions:
+                parts.append(contrib.double().cpu())
     model.train(was_training)
     if not out:
         raise ValueError("Cannot evaluate on an empty dataset.")
-    return torch.cat(out)
+    return (torch.cat(out), torch.cat(parts)) if contributions else torch.cat(out)
 
 
 def rows_within_memory(model, floats: int = 1 << 26) -> int:
@@ -150,44 +177,60 @@ def run_encode(model, x, y=None):
 
 
 @torch.inference_mode()
-def kl_per_dimension(model, x, y=None, *, batch_size: int = 1024) -> torch.Tensor | None:
-    """Mean analytic KL(q(z_d|x) || N(0, 1)) per latent dimension (L,), in nats; None when the
-    prior is not a standard diagonal Gaussian (the KL then does not split over dimensions)."""
+def kl_per_dimension(model, x, y=None, *, batch_size: int = 1024, seed: int = 0) -> torch.Tensor | None:
+    """Mean analytic KL(q || p) per latent dimension, (latent_dim,) nats, layers top first (a lower
+    layer's KL at a sample of the layers above it); None when some layer's KL does not split over
+    dimensions (e.g. a mixture or VampPrior)."""
     was_training = model.training
     model.eval()
     device = model_device(model)
-    pz = normal_base(model.prior())
-    if pz is None:
-        model.train(was_training)
-        return None
     total, n = 0.0, 0
-    for xb, yb in batches(x, y, batch_size=batch_size, device=device):
-        q = normal_base(run_encode(model, xb, yb))
-        total = total + torch.distributions.kl_divergence(q, pz).sum(0).double()
-        n += len(xb)
+    with seeded(seed, device):
+        for xb, yb in batches(x, y, batch_size=batch_size, device=device):
+            record = run(model, xb, yb)
+            dims = [kl_terms(layer.q, layer.p, layer.z)[1] for layer in record.layers]
+            if any(d is None for d in dims):
+                model.train(was_training)
+                return None
+            total = total + torch.cat(dims, -1).sum(0).double()
+            n += len(xb)
     model.train(was_training)
-    return (total / n).float().cpu()
+    return (total / max(n, 1)).float().cpu()
 
 
 def active_units(model, x, y=None, *, threshold: float = 0.01, batch_size: int = 1024) -> int:
     """Latent dimensions whose posterior mean varies over the data: Cov_x(E_q[z_d|x]) > threshold
-    (Burda et al. 2015, section 5.2)."""
+    (Burda et al. 2015, section 5.2), summed over layers (``active_units_per_layer`` splits them)."""
+    return sum(active_units_per_layer(model, x, y, threshold=threshold, batch_size=batch_size))
+
+
+def active_units_per_layer(model, x, y=None, *, threshold: float = 0.01, batch_size: int = 1024) -> list[int]:
+    """Active units of each stochastic layer, top first (a lower layer's mean at the means above it)."""
     means = posterior_means(model, x, y, batch_size=batch_size).double()
+    sizes = list(getattr(model, "layer_sizes", (means.shape[1],)))
     if len(means) < 2:
-        return 0
-    return int((means.var(0) > threshold).sum())
+        return [0] * len(sizes)
+    active = means.var(0) > threshold
+    return [int(part.sum()) for part in active.split(sizes)]
 
 
+@heavy
 def evaluate(model, x, y=None, *, k: int = 1000, seed: int = 0, batch_size: int = 1024) -> dict:
-    """All of the above in one record (nats per example and bits/dim)."""
+    """All of the above in one record (nats per example and bits/dim), computed in float32."""
+    if int(k) < 0:
+        raise ValueError(f"k must be 0 (skip log p(x)) or a positive number of importance samples, got {k}.")
     n_dims = math.prod(model.event_shape)
     e = dataset_elbo(model, x, y, batch_size=batch_size, seed=seed)
     record = {**e, "n_examples": len(x), "n_dims": n_dims, "elbo_bits_per_dim": bits_per_dim(-e["elbo"], n_dims)}
     if k:
-        ll = log_likelihood(model, x, y, k=k, seed=seed)
-        record.update(k=k, log_likelihood=float(ll.double().mean()), nll=float(-ll.double().mean()),
-                      bits_per_dim=bits_per_dim(float(-ll.double().mean()), n_dims))
-    record["active_units"] = active_units(model, x, y, batch_size=batch_size)
+        ll = log_likelihood(model, x, y, k=k, seed=seed).double()
+        record.update(k=int(k), log_likelihood=float(ll.mean()), log_likelihood_median=float(ll.median()),
+                      nll=float(-ll.mean()), bits_per_dim=bits_per_dim(float(-ll.mean()), n_dims))
+    per_layer = active_units_per_layer(model, x, y, batch_size=batch_size)
+    record["active_units"], record["latent_dim"] = sum(per_layer), int(model.latent_dim)
+    if len(per_layer) > 1:
+        record["active_units_per_layer"] = per_layer
+        record["layer_sizes"] = list(model.layer_sizes)
     kl_dims = kl_per_dimension(model, x, y, batch_size=batch_size)
     record["kl_per_dim"] = None if kl_dims is None else [round(v, 5) for v in kl_dims.tolist()]
     return record

@@ -1,4 +1,15 @@
-"""Models: a composition of networks, a likelihood and a prior. ``forward`` computes no loss."""
+"""Models: a composition of networks, a likelihood and a prior. ``forward`` computes no loss.
+
+Every model's ``forward(x, y=None, *, k=None)`` returns an ``Output``: the observation distribution
+``px`` and the stochastic layers, top to bottom, each a ``Layer(q, z, p)``. A one-layer VAE has one
+layer, and ``out.qz``, ``out.z``, ``out.pz`` name it, so the ELBO still reads
+``px.log_prob(x) - kl(qz, pz)``. Objectives (``vaekit.objectives``) sum over the layers.
+
+Every model also has ``latent_dim`` (the size of its latent vector: all layers, top first),
+``layer_sizes``, ``event_shape``, ``likelihood``, ``prior`` (a module returning p(z_top)),
+``encode(x, y=None)`` (the posterior over the latent vector; its mean is deterministic),
+``decode(z, y=None)`` (p(x|z) from a latent vector) and ``sample_latent(n, y=None)`` (z ~ p(z)).
+"""
 
 from __future__ import annotations
 
@@ -13,11 +24,31 @@ from vaekit.likelihoods import Likelihood, positive
 from vaekit.priors import VampPrior
 
 
+class Layer(NamedTuple):
+    q: Distribution  # q(z_l | x, z_above), batch (B,) or (k, B), event (L_l,)
+    z: torch.Tensor  # (B, L_l) or (k, B, L_l): reparameterised samples of q
+    p: Distribution  # p(z_l | z_above), the layer's prior
+
+
 class Output(NamedTuple):
-    qz: Distribution  # q(z|x), batch (B,), event (L,)
-    z: torch.Tensor  # (B, L) or (k, B, L): reparameterised samples of qz
     px: Distribution  # p(x|z), batch like z's leading dims, event = one example
-    pz: Distribution  # p(z), event (L,)
+    layers: tuple[Layer, ...]  # stochastic layers, top to bottom
+
+    @property
+    def qz(self) -> Distribution:
+        return self.layers[0].q
+
+    @property
+    def z(self) -> torch.Tensor:
+        return self.layers[0].z
+
+    @property
+    def pz(self) -> Distribution:
+        return self.layers[0].p
+
+
+def diagonal_normal(loc: torch.Tensor, scale: torch.Tensor) -> Distribution:
+    return Independent(Normal(loc, scale, validate_args=False), 1)
 
 
 class GaussianEncoder(nn.Module):
@@ -25,22 +56,28 @@ class GaussianEncoder(nn.Module):
 
     The scale is softplus(raw) + 1e-4, so it is positive and finite for any input. A condition ``c``
     (one-hot label or covariates) joins the features before the head. ``input_scale`` multiplies x
-    before the network (e.g. 1/255 for integer pixel levels scored by a categorical likelihood).
+    before the network (e.g. 1/255 for integer pixel levels scored by a categorical likelihood);
+    ``fill_missing`` shows the network 0 (the training mean of standardised data) where x is NaN, for
+    likelihoods that mask missing values out of log p(x|z).
     """
 
-    def __init__(self, net: nn.Module, latent_dim: int, *, cond_dim: int = 0, input_scale: float = 1.0):
+    def __init__(self, net: nn.Module, latent_dim: int, *, cond_dim: int = 0, input_scale: float = 1.0,
+                 fill_missing: bool = False):
         super().__init__()
         self.net = net
         self.latent_dim = latent_dim
         self.input_scale = input_scale
+        self.fill_missing = fill_missing
         self.head = nn.Linear(net.out_features + cond_dim, 2 * latent_dim)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> Distribution:
+        if self.fill_missing:
+            x = torch.nan_to_num(x, nan=0.0)
         h = self.net(x * self.input_scale if self.input_scale != 1.0 else x)
         if c is not None:
             h = torch.cat([h, c.to(h.dtype)], -1)
         loc, raw = self.head(h).float().chunk(2, -1)  # (B, L) each, float32 whatever the autocast
-        return Independent(Normal(loc, positive(raw, 1e-4), validate_args=False), 1)
+        return diagonal_normal(loc, positive(raw, 1e-4))
 
 
 class VAE(nn.Module):
@@ -56,6 +93,7 @@ class VAE(nn.Module):
         self.encoder, self.decoder, self.likelihood, self.prior = encoder, decoder, likelihood, prior
         self.event_shape = tuple(event_shape)
         self.latent_dim = encoder.latent_dim
+        self.layer_sizes = (self.latent_dim,)
 
     def encode(self, x: torch.Tensor, c: torch.Tensor | None = None) -> Distribution:
         return self.encoder(x, c)
@@ -69,22 +107,25 @@ class VAE(nn.Module):
         h = self.decoder(z).reshape(*lead, self.likelihood.n_params, *self.event_shape)
         return self.likelihood(h, len(self.event_shape))
 
+    def sample_latent(self, n: int, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.prior().sample((n,))
+
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None, *, k: int | None = None) -> Output:
         """One pass; ``k`` draws k samples of z per example, giving z of shape (k, B, L)."""
         qz = self.encode(x, c)
         z = qz.rsample() if k is None else qz.rsample((k,))
-        return Output(qz, z, self.decode(z, c), self.prior())
+        return Output(self.decode(z, c), (Layer(qz, z, self.prior()),))
 
 
 class ConditionalVAE(nn.Module):
-    """A VAE whose encoder and decoder also see a condition: a class label (integer, one-hot encoded
+    """A VAE whose encoder and decoder also see a condition y: a class label (integer, one-hot encoded
     to ``n_classes``) or any covariate vector (float, ``n_classes=0``). The prior is unconditional."""
 
     def __init__(self, vae: VAE, *, n_classes: int = 0):
         super().__init__()
         self.vae = vae
-        self.n_classes = n_classes
-        self.event_shape, self.latent_dim = vae.event_shape, vae.latent_dim
+        self.n_classes = int(n_classes)
+        self.event_shape, self.latent_dim, self.layer_sizes = vae.event_shape, vae.latent_dim, vae.layer_sizes
 
     @property
     def prior(self) -> nn.Module:
@@ -105,8 +146,27 @@ class ConditionalVAE(nn.Module):
     def decode(self, z, y):
         return self.vae.decode(z, self.condition(y))
 
+    def sample_latent(self, n: int, y=None) -> torch.Tensor:
+        return self.vae.sample_latent(n)
+
     def forward(self, x, y, *, k=None) -> Output:
         return self.vae(x, self.condition(y), k=k)
+
+
+class SemiSupervisedVAE(ConditionalVAE):
+    """M2 (Kingma et al. 2014): a label-conditioned VAE p(x|y,z) q(z|x,y) plus a classifier q(y|x).
+
+    ``forward(x, y)`` is the conditional VAE's (integer labels); M2's objective
+    (``vaekit.apps.semisupervised``) sums over y for unlabelled rows.
+    """
+
+    def __init__(self, vae: VAE, classifier: nn.Module, *, n_classes: int):
+        super().__init__(vae, n_classes=n_classes)
+        self.classifier = classifier
+
+    def classify(self, x: torch.Tensor) -> torch.distributions.Categorical:
+        """q(y|x), batch (B,)."""
+        return torch.distributions.Categorical(logits=self.classifier(x).float())
 
 
 def init_from_data(model: nn.Module, x: torch.Tensor) -> None:

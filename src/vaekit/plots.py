@@ -177,7 +177,7 @@ def draw_run_pictures(run_dir: str | Path, model, meta: DataMeta, x: torch.Tenso
                       records: list[dict], *, n: int = 64) -> list[Path]:
     """samples.png, reconstructions.png, traversals.png (pictures only), latent.png and curves.png."""
     from vaekit.evaluate import kl_per_dimension, posterior_means
-    from vaekit.run import decode_mean, reconstruct, sample, traversal_latents
+    from vaekit.generate import decode_mean, reconstruct, sample, traversal_latents
 
     run_dir = Path(run_dir)
     written = [curves(records, run_dir / "curves.png", shift=meta.log_jacobian)] if records else []

@@ -21,9 +21,12 @@ import numpy as np
 import torch
 
 from vaekit.config import ModelConfig, TrainConfig, build_model, from_dict, to_dict
-from vaekit.data import DEFAULTS, DataConfig, DataMeta, Dataset, load
-from vaekit.evaluate import evaluate, posterior_means
-from vaekit.io import CONFIG, atomic_write, load_model, save_model
+from vaekit.data import DEFAULTS, DataConfig, DataMeta, Dataset, load, tabular
+from vaekit.data.dataset import choose_likelihood
+from vaekit.atomic import atomic_write_text
+from vaekit.evaluate import evaluate
+from vaekit.generate import decode_mean, interpolation_latents, reconstruct, sample, traversal_latents  # noqa: F401
+from vaekit.io import CONFIG, load_model, save_model
 from vaekit.models import init_from_data
 from vaekit.train import CHECKPOINT, METRICS, fit
 
@@ -71,6 +74,10 @@ def toml_value(v: Any) -> str:
         return repr(v) if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):  # an inline table
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {toml_value(x)}" for k, x in v.items()) + "}"
+    if v is None:
+        return '""'  
     return json.dumps(str(v))  # a JSON string is a valid TOML basic string
 
 
@@ -143,18 +150,19 @@ def read_run_config(run_dir: str | Path, sets: list[str] = ()) -> RunConfig:
 
 
 def fill_from_data(cfg: ModelConfig, meta: DataMeta) -> ModelConfig:
-    """Set the fields the data determines: the input shape, and the likelihood when "auto"."""
-    likelihood = cfg.likelihood
+    """Set the fields the data determines: the input shape, the likelihood when "auto" (tables: the
+    table likelihood with the data's columns)."""
+    likelihood, options = cfg.likelihood, dict(cfg.likelihood_options)
     if likelihood == "auto":
-        likelihood = "bernoulli" if meta.binary else "gaussian"
-    return dataclasses.replace(cfg, input_shape=tuple(meta.shape), likelihood=likelihood)
+        likelihood = choose_likelihood(binary=meta.binary, table=meta.kind == "table")[0]
+    if likelihood == "table":
+        if meta.table is None:
+            raise ValueError("likelihood 'table' needs tabular data (a .csv or .parquet file); choose another.")
+        options = {"columns": tabular.likelihood_columns(meta.table), "min_scale": 0.05, **options}
+    return dataclasses.replace(cfg, input_shape=tuple(meta.shape), likelihood=likelihood, likelihood_options=options)
 
 
 # -- writing and reading runs ---------------------------------------------------------------------
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda p: p.write_text(text))
-
-
 def is_finished(run_dir: Path) -> bool:
     return (run_dir / CONFIG).exists()
 
@@ -201,7 +209,8 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, overwrite: bool = False, r
                 "n_train": len(dataset.x_train), "n_val": len(dataset.x_val), "n_test": len(dataset.x_test),
                 "val_elbo": last.get("val_elbo", math.nan) + shift, "val_kl": last.get("val_kl", math.nan),
                 "train_elbo": last.get("train_elbo", math.nan) + shift}
-    save_model(model, cfg.model, run_dir, extra={"run": 1, "data": dataset.meta.to_dict(), "training": training})
+    save_model(model, cfg.model, run_dir, kind="run",
+               extra={"run": 1, "data": dataset.meta.to_dict(), "training": training})
     x_test, y_test = dataset.split("test") if len(dataset.x_test) else dataset.split("all")
     record = evaluate_model(model, dataset.meta, x_test, k=eval_k)
     record["split"] = "test" if len(dataset.x_test) else "all"
@@ -243,8 +252,8 @@ def evaluate_model(model, meta: DataMeta, x: torch.Tensor, *, k: int = 1000) -> 
     """ELBO, importance-weighted log-likelihood, KL, active units and reconstruction error. Densities
     are in nats in the data's original units (the standardisation's log-Jacobian is added)."""
     record = evaluate(model, x, k=k)
-    shift = meta.log_jacobian
-    for key in ("elbo", "log_px_z", "log_likelihood"):
+    shift = float(np.mean(meta.log_jacobian_rows(x)))
+    for key in ("elbo", "log_px_z", "log_likelihood", "log_likelihood_median"):
         if key in record:
             record[key] += shift
     bits = record["n_dims"] * math.log(2)
@@ -256,44 +265,22 @@ def evaluate_model(model, meta: DataMeta, x: torch.Tensor, *, k: int = 1000) -> 
     record["units"] = "nats per example, original units" if meta.table else (
         "nats per example, values as the model sees them (pixels in [0, 1])")
     recon = reconstruct(model, x)
-    record["reconstruction_mse"] = float(((recon - x) ** 2).reshape(len(x), -1).sum(1).mean())
+    record["reconstruction_mse"] = float(((recon - x) ** 2).nan_to_num(0.0).reshape(len(x), -1).sum(1).mean())
     return record
-
-
-@torch.inference_mode()
-def decode_mean(model, z: torch.Tensor) -> torch.Tensor:
-    """E[x|z] in model space."""
-    return model.likelihood.mean(model.decode(z.float())).float()
-
-
-def reconstruct(model, x: torch.Tensor) -> torch.Tensor:
-    return decode_mean(model, posterior_means(model, x))
-
-
-@torch.inference_mode()
-def sample(model, n: int, *, seed: int = 0, mean: bool = True) -> torch.Tensor:
-    """z ~ p(z), then E[x|z] or x ~ p(x|z); model space."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        px = model.decode(model.prior().sample((n,)))
-        return (model.likelihood.mean(px) if mean else model.likelihood.sample(px)).float()
-
-
-def traversal_latents(latent_dim: int, dims: list[int], *, steps: int = 9, span: float = 3.0,
-                      base: torch.Tensor | None = None) -> torch.Tensor:
-    """(len(dims) * steps, L): one row per dimension, that dimension swept over [-span, span]."""
-    base = torch.zeros(latent_dim) if base is None else base
-    values = torch.linspace(-span, span, steps)
-    z = base.repeat(len(dims), steps, 1)  # (dims, steps, L)
-    for i, d in enumerate(dims):
-        z[i, :, d] = values
-    return z.reshape(-1, latent_dim)
-
-
-def interpolation_latents(za: torch.Tensor, zb: torch.Tensor, steps: int = 10) -> torch.Tensor:
-    t = torch.linspace(0, 1, steps)[:, None]
-    return (1 - t) * za + t * zb
 
 
 def as_numpy(x: torch.Tensor) -> np.ndarray:
     return x.detach().cpu().float().numpy()
+
+
+def worker_train(cfg: RunConfig, run_dir, *, resume: bool = False) -> int:
+    """``vaekit train`` on a DDP rank other than 0: the same data and model as ``train_run``, trained
+    in step with rank 0; rank 0 alone writes the run directory and evaluates."""
+    dataset = load(config=cfg.data)
+    model_cfg = fill_from_data(cfg.model, dataset.meta)
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(model_cfg)
+    init_from_data(model, dataset.x_train)
+    x_val = dataset.x_val if len(dataset.x_val) else None
+    fit(model, dataset.x_train, x_val=x_val, config=cfg.train, out_dir=run_dir, resume=resume)
+    return 0

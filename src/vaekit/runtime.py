@@ -110,3 +110,15 @@ def no_arg_validation():
         yield
     finally:
         Distribution.set_default_validate_args(before)
+
+
+def heavy(fn):
+    """Run ``fn`` under the library's runtime policy (thread count, no per-call argument checks):
+    the decorator for every heavy path (fit, evaluation, scoring, compression)."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        with num_threads(0), no_arg_validation():
+            return fn(*args, **kwargs)
+
+    return wrapped

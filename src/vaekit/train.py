@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from vaekit import distributed as ddp
+from vaekit.batching import Shuffled
 from vaekit.config import TrainConfig, to_dict
 from vaekit.evaluate import dataset_elbo, split_batch
 from vaekit.io import atomic_write
@@ -71,7 +72,7 @@ def as_tensor(x, device):
 def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
         config: TrainConfig | None = None, callbacks: Sequence[Callback] = (),
         out_dir: str | Path | None = None, resume: bool = False,
-        objective: Callable | None = None) -> History:
+        objective: Callable | None = None, plan=None) -> History:
     """Train ``model`` on ``x`` (a tensor or a DataLoader of tensors or (x, y) pairs).
 
     Validation runs every epoch on ``x_val``; with ``patience`` > 0 training stops when the
@@ -82,6 +83,9 @@ def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
     ``objective`` replaces the built-in one (``config.objective``): a pure function
     ``objective(model, x, y, *, beta, free_bits) -> Terms``, used for training and validation.
     It must call ``model(...)`` (not only ``model.encode``) so that DDP can synchronise gradients.
+    ``plan`` chooses the rows of each step for in-memory data (``vaekit.batching``: ``Shuffled`` by
+    default, ``LabelledUnlabelled`` for semi-supervised training). Validation and every reported
+    number are computed in float32, whatever precision trains.
 
     Distributed (torchrun, or a process group already initialised): ``batch_size`` is the global
     batch, split over ranks; in-memory data is sharded per rank; a DataLoader must shard itself
@@ -89,10 +93,10 @@ def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
     """
     cfg = config or TrainConfig()
     with num_threads(cfg.threads), no_arg_validation():
-        return _fit(model, x, y, x_val, y_val, cfg, callbacks, out_dir, resume, objective)
+        return _fit(model, x, y, x_val, y_val, cfg, callbacks, out_dir, resume, objective, plan or Shuffled())
 
 
-def _fit(model, x, y, x_val, y_val, cfg: TrainConfig, callbacks, out_dir, resume, objective) -> History:
+def _fit(model, x, y, x_val, y_val, cfg: TrainConfig, callbacks, out_dir, resume, objective, plan) -> History:
     device = resolve_device(cfg.device)
     ddp.setup(device)
     device = ddp.rank_device(device)
@@ -103,8 +107,7 @@ def _fit(model, x, y, x_val, y_val, cfg: TrainConfig, callbacks, out_dir, resume
     x, y, x_val, y_val = (as_tensor(v, device) for v in (x, y, x_val, y_val))
     n = len(x) if in_memory else None
     if in_memory:
-        order, local_batch = ddp.shard(torch.arange(n), cfg.batch_size)
-        steps_per_epoch = math.ceil(len(order) / local_batch)
+        steps_per_epoch = plan.steps(n, cfg.batch_size)
     else:
         steps_per_epoch = len(x)
     if objective is None:
@@ -163,10 +166,8 @@ def _fit(model, x, y, x_val, y_val, cfg: TrainConfig, callbacks, out_dir, resume
             epoch_shuffle_state = shuffle.get_state()
             model.train()
             if in_memory:
-                perm, local_batch = ddp.shard(torch.randperm(n, generator=shuffle), cfg.batch_size)
-                perm = perm.to(device, non_blocking=True)
-                data = ((x[idx], None if y is None else y[idx])
-                        for idx in perm.split(local_batch)[batch_start:])
+                steps = [idx.to(device, non_blocking=True) for idx in plan.epoch(n, cfg.batch_size, shuffle)]
+                data = ((x[idx], None if y is None else y[idx]) for idx in steps[batch_start:])
             else:
                 data = batches_from_loader(x, device)
             sums = partial if partial is not None else torch.zeros(4, dtype=torch.float64)
@@ -212,7 +213,7 @@ def _fit(model, x, y, x_val, y_val, cfg: TrainConfig, callbacks, out_dir, resume
             record = {"epoch": epoch + 1, "step": step, "beta": beta_at(step), "lr": opt.param_groups[0]["lr"],
                       "train_loss": s[0], "train_elbo": s[1], "train_kl": s[2]}
             if x_val is not None:
-                record.update(validate(model, x_val, y_val, cfg, dtype, objective))
+                record.update(validate(model, x_val, y_val, cfg, objective))
             record["seconds"] = time.perf_counter() - t0
             history.records.append(record)
             score = record.get("val_elbo", record["train_elbo"])
@@ -237,13 +238,13 @@ def _fit(model, x, y, x_val, y_val, cfg: TrainConfig, callbacks, out_dir, resume
     return history
 
 
-def validate(model, x_val, y_val, cfg: TrainConfig, dtype, objective) -> dict:
-    """Validation ELBO (nats per example); each rank scores its slice and the sums are combined."""
+def validate(model, x_val, y_val, cfg: TrainConfig, objective) -> dict:
+    """Validation ELBO (nats per example, float32); each rank scores its slice and the sums are combined."""
     r, world = ddp.rank(), ddp.world_size()
     xs, ys = x_val[r::world], None if y_val is None else y_val[r::world]
     totals = torch.zeros(4, dtype=torch.float64)
     if len(xs):
-        v = dataset_elbo(model, xs, ys, batch_size=cfg.eval_batch_size, dtype=dtype, objective=objective)
+        v = dataset_elbo(model, xs, ys, batch_size=cfg.eval_batch_size, objective=objective)
         totals = torch.tensor([v["elbo"], v["kl"], v["log_px_z"], 1.0], dtype=torch.float64) * len(xs)
     totals = ddp.all_sum(totals).tolist()
     return {"val_elbo": totals[0] / totals[3], "val_kl": totals[1] / totals[3], "val_log_px_z": totals[2] / totals[3]}

@@ -51,8 +51,14 @@ class DataMeta:
 
     @property
     def log_jacobian(self) -> float:
-        """Add to a model-space log-density (nats) to get it in the data's original units."""
+        """Add to a model-space log-density (nats) of a fully observed example to get it in the data's
+        original units (``log_jacobian_rows`` for rows with missing cells)."""
         return tabular.log_jacobian(self.table)
+
+    def log_jacobian_rows(self, x) -> np.ndarray:
+        """(N,) the same per example, counting only observed cells."""
+        x = np.asarray(x.cpu() if hasattr(x, "cpu") else x)
+        return tabular.log_jacobian_rows(x.reshape(len(x), -1), self.table) if self.table else np.zeros(len(x))
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -112,15 +118,27 @@ def load(source: str | Path | None = None, config: DataConfig | None = None, *,
     train, val, test = split_indices(n, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     y, class_names = encode_labels(raw)
     x, meta = preprocess(raw.x, train, cfg, table, name)
-    check_finite(x, source)
+    if meta.kind != "table":  # tables: missing cells are NaN, masked out by the table likelihood
+        check_finite(x, source)
     if cfg.binarize != "none":
         x = binarize(x, cfg.binarize, cfg.seed)
-    meta.binary = bool(np.isin(x, (0.0, 1.0)).all())
+    meta.binary = meta.kind != "table" and bool(np.isin(x, (0.0, 1.0)).all())
     meta.class_names = class_names
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     yt = None if y is None else torch.from_numpy(y)
     parts = [(xt[i], None if yt is None else yt[i]) for i in map(torch.from_numpy, (train, val, test))]
     return Dataset(parts[0][0], parts[1][0], parts[2][0], parts[0][1], parts[1][1], parts[2][1], meta)
+
+
+def choose_likelihood(*, binary: bool, table: bool) -> tuple[str, str]:
+    """The "auto" likelihood rule, the one place it is written: a table gets the mixed-type table
+    likelihood, 0/1 data Bernoulli, anything else a Gaussian with a learned per-feature scale.
+    Returns (name, reason)."""
+    if table:
+        return "table", "a table"
+    if binary:
+        return "bernoulli", "every value is 0 or 1"
+    return "gaussian", "real-valued data"
 
 
 def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int):
@@ -150,8 +168,8 @@ def preprocess(x, train: np.ndarray, cfg: DataConfig, table: dict | None, name: 
     """Model-space float array and its metadata: images to (N, C, H, W) in [0, 1], tables encoded."""
     if isinstance(x, pd.DataFrame) or (np.ndim(x) == 2 and not pixel_like(np.asarray(x))):
         df = x if isinstance(x, pd.DataFrame) else pd.DataFrame(x, columns=[f"x{i}" for i in range(x.shape[1])])
-        spec = table or tabular.fit_table(df.iloc[train], standardize=cfg.standardize)
-        out = tabular.encode_table(df, spec)
+        spec = table or tabular.fit_table(df.iloc[train], standardize=cfg.standardize, name=name)
+        out = tabular.encode_table(df, spec, name=name, allow_missing=spec.get("version", 1) >= 2)
         return out, DataMeta(name, "table", out.shape[1:], tabular.feature_names(spec), table=spec)
     x = np.asarray(x)
     if x.dtype.kind not in "biuf":

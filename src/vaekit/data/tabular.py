@@ -1,8 +1,18 @@
-"""Tabular preprocessing as plain JSON: numeric columns standardised, string columns one-hot.
+"""The one table preprocessing stack, as plain JSON (used by runs, ``vaekit.VAE`` on data frames and the
+anomaly detectors; the table likelihood reads the same spec).
 
-A ``spec`` is a dict ``{"columns": [...]}``, fitted on the training rows and stored with the run, so
-model outputs come back in the original units and categories. Standardising x -> (x - mean) / std
-changes densities by the log-Jacobian ``-sum(log std)`` nats per example (``log_jacobian``).
+``fit_table`` learns a ``spec`` from training rows; ``encode_table`` turns a table into model arrays,
+``decode_table`` turns model arrays back into a table in the original units and categories.
+Model-array layout (``spec["columns"]`` order): numeric columns standardised with the mean and
+standard deviation of their observed values, then one-hot blocks for categorical columns (booleans and
+text included) with a last slot for categories never seen at fit time, then a two-slot block
+[equal, different] per column that was constant at fit time (so a row where it changes is the unseen
+event it is). A missing cell is NaN in the model array (the whole block for a categorical column): the
+table likelihood masks it out. Integer-valued, non-negative and bounded numeric columns are recorded
+so that decoded values keep their type and range.
+
+Standardising x -> (x - mean) / std changes densities by -log std nats per observed numeric cell
+(``log_jacobian_rows``).
 """
 
 from __future__ import annotations
@@ -12,81 +22,232 @@ import math
 import numpy as np
 import pandas as pd
 
+SPEC_VERSION = 2
+
 
 def is_numeric(column: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
-def fit_table(df: pd.DataFrame, *, standardize: bool = True) -> dict:
-    """Preprocessing spec for ``df``: mean/std per numeric column, sorted categories per string column."""
-    if df.shape[1] == 0:
-        raise ValueError("The table has no feature columns; check the label option and the file.")
-    columns = []
-    for name in df.columns:
-        col = df[name]
-        missing = int(col.isna().sum())
+def as_table(X, *, name: str = "X") -> tuple[pd.DataFrame, bool]:
+    """A DataFrame view of X (numpy, torch or pandas) and whether X was a DataFrame."""
+    if isinstance(X, pd.DataFrame):
+        return X, True
+    if hasattr(X, "detach"):
+        X = X.detach().cpu().numpy()
+    X = np.asarray(X)
+    if X.ndim == 1:
+        raise ValueError(f"{name} is 1-D; pass a 2-D table (n_rows, n_columns), e.g. X.reshape(-1, 1).")
+    if X.ndim != 2:
+        raise ValueError(f"{name} is {X.ndim}-D; pass a 2-D table (n_rows, n_columns).")
+    return pd.DataFrame(X, columns=[str(i) for i in range(X.shape[1])]), False
+
+
+def numeric_values(col: pd.Series, name: str, table: str) -> np.ndarray:
+    try:
+        v = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        v = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+        bad = col[np.isnan(v) & col.notna().to_numpy()]
+        raise ValueError(f"Column {name!r} of {table} is numeric but row {bad.index[0]} holds the text "
+                         f"{bad.iloc[0]!r}; fix that cell or leave the column out.") from None
+    if np.isinf(v).any():
+        raise ValueError(f"Column {name!r} of {table} has infinite values; replace them with NaN (missing) "
+                         "or finite numbers.")
+    return v
+
+
+def fit_table(df, *, standardize: bool = True, categorical=(), name: str = "the table") -> dict:
+    """Preprocessing spec for the training rows ``df`` (a DataFrame or 2-D array)."""
+    frame, from_frame = as_table(df, name=name)
+    if len(frame) == 0 or frame.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {frame.shape}); pass at least one row and one column.")
+    order = [str(c) for c in frame.columns]
+    frame = frame.set_axis(order, axis=1)
+    declared = {str(c) for c in categorical}
+    unknown = declared - set(order)
+    if unknown:
+        raise ValueError(f"categorical names columns {sorted(unknown)} that are not in {name}; "
+                         f"its columns are {order[:10]}.")
+    numeric, cats, constant = [], [], []
+    for c in order:
+        col = frame[c]
+        if c in declared or not is_numeric(col):
+            cats.append({"name": c, "kind": "categorical", "unseen_slot": True,
+                         "categories": sorted({str(v) for v in col.dropna().unique()})})
+            continue
+        v = numeric_values(col, c, name)
+        obs = v[np.isfinite(v)]
+        std = float(obs.std()) if len(obs) else 0.0
+        if len(obs) == 0 or std <= 1e-12 * max(1.0, abs(float(obs.mean()))):
+            constant.append({"name": c, "kind": "constant", "value": float(obs.mean()) if len(obs) else None})
+            continue
+        integer = bool(np.all(obs == np.round(obs)))
+        numeric.append({"name": c, "kind": "numeric", "mean": float(obs.mean()) if standardize else 0.0,
+                        "std": std if standardize else 1.0, "integer": integer, "dtype": str(col.dtype),
+                        "min": float(obs.min()), "max": float(obs.max())})
+    if not (numeric or cats):
+        raise ValueError(f"Every column of {name} is constant; there is nothing to model.")
+    return {"version": SPEC_VERSION, "order": order, "from_frame": from_frame,
+            "columns": numeric + cats + constant}
+
+
+def block_size(c: dict) -> int:
+    if c["kind"] == "numeric":
+        return 1
+    if c["kind"] == "constant":
+        return 2
+    return len(c["categories"]) + (1 if c.get("unseen_slot") else 0)
+
+
+def likelihood_columns(spec: dict) -> list[dict]:
+    """The table likelihood's column list for ``spec``."""
+    return [{"name": c["name"], "kind": "numeric"} if c["kind"] == "numeric"
+            else {"name": c["name"], "kind": "categorical", "size": block_size(c),
+                  "unseen_slot": bool(c.get("unseen_slot")) or c["kind"] == "constant"}
+            for c in spec["columns"]]
+
+
+def width(spec: dict) -> int:
+    return sum(block_size(c) for c in spec["columns"])
+
+
+def check_columns(spec: dict, frame: pd.DataFrame, is_frame: bool, name: str) -> pd.DataFrame:
+    order = spec.get("order") or [c["name"] for c in spec["columns"]]
+    cols = [str(c) for c in frame.columns]
+    frame = frame.set_axis(cols, axis=1)
+    if is_frame and spec.get("from_frame", True):
+        missing = [c for c in order if c not in cols]
         if missing:
-            raise ValueError(f"Column {name!r} has {missing} missing value(s); fill or drop them first.")
-        if is_numeric(col):
-            values = col.to_numpy(dtype=np.float64)
-            std = float(values.std()) if standardize else 1.0
-            columns.append({"name": str(name), "kind": "numeric",
-                            "mean": float(values.mean()) if standardize else 0.0,
-                            "std": std if std > 1e-8 else 1.0})  # constant columns stay put
-        else:
-            categories = sorted(map(str, col.unique()))
-            columns.append({"name": str(name), "kind": "categorical", "categories": categories})
-    return {"columns": columns}
+            raise ValueError(f"{name} lacks column(s) {missing[:5]} that the model was trained on; pass a table "
+                             f"with the columns {order[:10]}.")
+        return frame
+    if len(cols) != len(order):
+        raise ValueError(f"{name} has {len(cols)} columns but the model was fitted on {len(order)}; pass "
+                         "data with the same columns.")
+    return frame.set_axis(order, axis=1)
 
 
-def encode_table(df: pd.DataFrame, spec: dict) -> np.ndarray:
-    """(N, D) float32 model input for ``df`` under ``spec``; a ValueError names any mismatch."""
-    missing = [c["name"] for c in spec["columns"] if c["name"] not in df.columns]
-    if missing:
-        raise ValueError(f"The table lacks column(s) {missing[:5]} that the model was trained on.")
+def encode_table(df, spec: dict, *, name: str = "the table", allow_missing: bool = True) -> np.ndarray:
+    """(N, width) float32 model arrays for ``df`` under ``spec``; NaN marks missing cells."""
+    frame, is_frame = as_table(df, name=name)
+    frame = check_columns(spec, frame, is_frame, name)
+    n = len(frame)
+    if n == 0:
+        raise ValueError(f"{name} has no rows.")
     parts = []
     for c in spec["columns"]:
-        col = df[c["name"]]
-        if col.isna().any():
-            raise ValueError(f"Column {c['name']!r} has missing values; fill or drop them first.")
+        col = frame[c["name"]]
+        missing = col.isna().to_numpy()
+        if missing.any() and not allow_missing:
+            raise ValueError(f"Column {c['name']!r} of {name} has {int(missing.sum())} missing value(s); "
+                             "fill or drop them first.")
         if c["kind"] == "numeric":
-            if not is_numeric(col):
-                raise ValueError(f"Column {c['name']!r} should be numeric but holds text such as "
-                                 f"{col.iloc[0]!r}; fix the file.")
-            parts.append(((col.to_numpy(np.float64) - c["mean"]) / c["std"])[:, None])
+            v = numeric_values(col, c["name"], name)
+            parts.append(((v - c["mean"]) / c["std"])[:, None])
+        elif c["kind"] == "constant":
+            v = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+            value = np.nan if c["value"] is None else c["value"]
+            same = np.isclose(v, value, rtol=1e-9, atol=0.0) | (np.isnan(value) & missing)
+            block = np.stack([same, ~same], 1).astype(np.float64)
+            block[missing & ~np.isnan(value)] = np.nan
+            parts.append(block)
         else:
-            values = col.astype(str).to_numpy()
-            unseen = sorted(set(values) - set(c["categories"]))
-            if unseen:
-                raise ValueError(f"Column {c['name']!r} has categories {unseen[:3]} not seen in training.")
-            parts.append((values[:, None] == np.asarray(c["categories"])[None, :]).astype(np.float64))
+            size, cats = block_size(c), c["categories"]
+            index = {v: i for i, v in enumerate(cats)}
+            codes = np.array([index.get(str(v), len(cats)) for v in col], dtype=np.int64)
+            unseen = (codes == len(cats)) & ~missing
+            if unseen.any() and not c.get("unseen_slot"):
+                raise ValueError(f"Column {c['name']!r} of {name} has categories "
+                                 f"{sorted(set(col[unseen].astype(str)))[:3]} not seen in training.")
+            block = np.zeros((n, size))
+            block[np.arange(n)[~missing], codes[~missing]] = 1.0
+            block[missing] = np.nan
+            parts.append(block)
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
 def decode_table(x: np.ndarray, spec: dict) -> pd.DataFrame:
-    """Model-space rows (N, D) back to a table: un-standardised numbers, most likely category."""
+    """Model arrays (N, width) back to a table in the original column order: un-standardised numbers
+    (rounded for integer columns, kept within the observed range), the most likely category (the
+    unseen slot decodes to NaN), NaN where the model array is NaN."""
     out, i = {}, 0
     for c in spec["columns"]:
+        size = block_size(c)
+        block = x[:, i: i + size]
+        i += size
         if c["kind"] == "numeric":
-            out[c["name"]] = x[:, i] * c["std"] + c["mean"]
-            i += 1
+            v = block[:, 0] * c["std"] + c["mean"]
+            if "min" in c:
+                v = np.clip(v, c["min"], c["max"])
+            out[c["name"]] = restore_dtype(np.round(v) if c.get("integer") else v, c.get("dtype", ""))
+        elif c["kind"] == "constant":
+            out[c["name"]] = np.where(np.isnan(block[:, 0]), np.nan, c["value"] if c["value"] is not None else np.nan)
         else:
-            width = len(c["categories"])
-            out[c["name"]] = np.asarray(c["categories"], dtype=object)[x[:, i : i + width].argmax(1)]
-            i += width
-    return pd.DataFrame(out)
+            names = np.asarray([*c["categories"], np.nan] if c.get("unseen_slot") else c["categories"], dtype=object)
+            filled = np.nan_to_num(block, nan=-np.inf)
+            col = names[filled.argmax(1)]
+            col[np.isnan(block).all(1)] = np.nan
+            out[c["name"]] = col
+    order = spec.get("order") or list(out)
+    return pd.DataFrame({name: out[name] for name in order})
+
+
+def restore_dtype(v: np.ndarray, dtype: str):
+    """Whole numbers back in the column's integer dtype (pandas' nullable Int64 when some are missing)."""
+    try:
+        kind = np.dtype(dtype).kind
+    except TypeError:
+        return v
+    if kind == "f":
+        return v.astype(dtype)
+    if kind not in "iu":
+        return v
+    if np.isnan(v).any():
+        return pd.array([None if np.isnan(a) else int(a) for a in v], dtype="Int64")
+    return v.astype(dtype)
 
 
 def feature_names(spec: dict) -> list[str]:
-    """Names of the model's input columns: ``age`` for numbers, ``colour=red`` for one-hot columns."""
+    """One name per modelled column, in the order of the likelihood's per-feature terms."""
+    return [c["name"] for c in spec["columns"]]
+
+
+def value_names(spec: dict) -> list[str]:
+    """One name per model-array value: ``age`` for numbers, ``colour=red`` for one-hot slots."""
     names = []
     for c in spec["columns"]:
-        names += [c["name"]] if c["kind"] == "numeric" else [f"{c['name']}={v}" for v in c["categories"]]
+        if c["kind"] == "numeric":
+            names.append(c["name"])
+        elif c["kind"] == "constant":
+            names += [f"{c['name']}=={c['value']}", f"{c['name']}!={c['value']}"]
+        else:
+            names += [f"{c['name']}={v}" for v in c["categories"]] + (["<unseen>"] if c.get("unseen_slot") else [])
     return names
 
 
+def log_scales(spec: dict) -> np.ndarray:
+    """log std per modelled column (0 for categorical and constant columns), in feature order."""
+    return np.array([math.log(c["std"]) if c["kind"] == "numeric" else 0.0 for c in spec["columns"]])
+
+
+def log_jacobian_rows(x: np.ndarray, spec: dict | None) -> np.ndarray:
+    """(N,) log |d x_model / d x_original| per row in nats (observed numeric cells only): add it to a
+    model-space log-density to get the density in the original units."""
+    if not spec:
+        return np.zeros(len(x))
+    at, i = [], 0
+    for c in spec["columns"]:
+        if c["kind"] == "numeric":
+            at.append(i)
+        i += block_size(c)
+    scales = np.array([c["std"] for c in spec["columns"] if c["kind"] == "numeric"])
+    seen = np.isfinite(np.asarray(x)[:, at]) if at else np.zeros((len(x), 0), bool)
+    return -(seen * np.log(scales)).sum(1)
+
+
 def log_jacobian(spec: dict | None) -> float:
-    """log |d x_model / d x_original| per example in nats: add it to a model-space log-density."""
+    """The same for a fully observed row."""
     if not spec:
         return 0.0
     return -sum(math.log(c["std"]) for c in spec["columns"] if c["kind"] == "numeric")

@@ -8,18 +8,14 @@ first ``window - 1`` timestamps use windows padded with missing values, so every
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
+import torch
 
-from vaekit.apps.anomaly import AnomalyDetector
-from vaekit.apps.anomaly_table import TableLayout
-from vaekit.io import load_model, save_model
-from vaekit.runtime import resolve_device
-
-ESTIMATOR = "TimeSeriesDetector"
+from vaekit import checks
+from vaekit.apps.anomaly.detector import PARAMS, split_validation, training
+from vaekit.apps.anomaly.scores import score_rows, train_model
+from vaekit.estimators.base import Estimator
 
 
 def read_series(data, *, timestamp: str | None = "timestamp", name: str = "series") -> tuple[pd.DataFrame, pd.Index]:
@@ -73,31 +69,32 @@ def windows(values: np.ndarray, window: int) -> np.ndarray:
     return padded[idx].reshape(T, window * M)
 
 
-class TimeSeriesDetector(BaseEstimator):
+class TimeSeriesDetector(Estimator):
     """Sliding-window VAE detector with a per-timestamp score (higher = more anomalous).
 
     ``fit(series, labels=None)``: ``labels`` (0/1 per timestamp, optional) marks known anomalies,
     which are masked out of training like missing values. ``contamination`` sets ``threshold_`` on the
-    training scores. Other parameters are those of :class:`AnomalyDetector`; ``trim`` defaults to 0
-    here because known anomalies are masked out through ``labels`` instead.
+    training scores. Other parameters are those of ``AnomalyDetector``; ``trim`` defaults to 0 here
+    because known anomalies are masked out through ``labels`` instead. A ``timestamp`` column that the
+    series lacks is an error (pass ``timestamp=None`` for a series indexed by position).
     """
 
-    def __init__(self, *, window: int = 60, score: str = "recon_prob", contamination: float = 0.01,
+    PARAMS = {**PARAMS, "window": lambda n, v: checks.integer(n, v, low=2),
+              "contamination": lambda n, v: checks.real(n, v, low=0.0, high=0.5, low_open=True)}
+    ALIASES = {"score": "scoring"}
+
+    def __init__(self, *, window: int = 60, scoring: str = "recon_prob", contamination: float = 0.01,
                  latent_dim: int = 8, hidden: tuple[int, ...] = (64, 64), epochs: int | str = "auto",
                  steps: int = 3000, batch_size: int = 128, lr: float = 1e-3, patience: int = 20,
                  validation_fraction: float = 0.1, min_scale: float = 0.05, trim: float = 0.0, k: int = 100,
-                 timestamp: str = "timestamp", random_state: int | None = 0, device: str = "cpu",
-                 verbose: int = 0):
-        self.window, self.score, self.contamination, self.latent_dim = window, score, contamination, latent_dim
+                 timestamp: str | None = "timestamp", device: str = "auto", precision: str = "auto",
+                 random_state: int | None = 0, verbose: int = 0, **deprecated):
+        self.window, self.scoring, self.contamination, self.latent_dim = window, scoring, contamination, latent_dim
         self.hidden, self.epochs, self.steps, self.batch_size, self.lr = hidden, epochs, steps, batch_size, lr
         self.patience, self.validation_fraction, self.min_scale, self.k = patience, validation_fraction, min_scale, k
-        self.timestamp, self.random_state, self.device, self.verbose = timestamp, random_state, device, verbose
-        self.trim = trim
-
-    def _inner(self) -> AnomalyDetector:
-        keys = ("score", "contamination", "latent_dim", "hidden", "epochs", "steps", "batch_size", "lr",
-                "patience", "validation_fraction", "min_scale", "trim", "k", "random_state", "device", "verbose")
-        return AnomalyDetector(**{k: getattr(self, k) for k in keys})
+        self.timestamp, self.trim = timestamp, trim
+        self.device, self.precision, self.random_state, self.verbose = device, precision, random_state, verbose
+        self._take_aliases(deprecated)
 
     def _values(self, series, name: str, *, check_metrics: bool = True) -> tuple[np.ndarray, pd.Index]:
         frame, times = read_series(series, timestamp=self.timestamp, name=name)
@@ -111,8 +108,12 @@ class TimeSeriesDetector(BaseEstimator):
 
     def fit(self, series, labels=None):
         """Fit on a series that is mostly normal; ``labels`` (optional) marks known anomalies."""
-        if int(self.window) < 2:
-            raise ValueError(f"window must be at least 2 time steps, got {self.window}.")
+        self._check_params()
+        named = self.timestamp not in (None, "timestamp")  # the default name may be absent: positions
+        if named and isinstance(series, pd.DataFrame) and self.timestamp not in series.columns:
+            raise ValueError(f"The series has no timestamp column {self.timestamp!r} (its columns are "
+                             f"{[str(c) for c in series.columns][:8]}); name the right column or pass "
+                             "timestamp=None for a series indexed by position.")
         raw, _ = self._values(series, "series", check_metrics=False)
         self.metrics_ = list(read_series(series, timestamp=self.timestamp)[0].columns)
         values = raw
@@ -128,62 +129,64 @@ class TimeSeriesDetector(BaseEstimator):
         self.mean_ = np.array([o.mean() for o in obs])
         std = np.array([o.std() for o in obs])
         self.scale_ = np.where(std > 1e-12 * np.maximum(1.0, np.abs(self.mean_)), std, 1.0)
-        W, M = int(self.window), len(self.metrics_)
-        names = [f"{m}[t-{W - 1 - j}]" for j in range(W) for m in self.metrics_]
-        layout = TableLayout(columns=names, numeric=names, mean=np.tile(self.mean_, W).tolist(),
-                             scale=np.tile(self.scale_, W).tolist())
-        self.detector_ = self._inner()
-        self.detector_.layout_ = layout
-        self.detector_._fit_array(windows((values - self.mean_) / self.scale_, W), score=False)
-        self.last_ = np.zeros(W * M, np.float32)
-        self.last_[-M:] = 1.0  # the features of the window's last time step
+        x = windows((values - self.mean_) / self.scale_, int(self.window))
+        t = training(self, len(x), self.patience > 0)
+        x_train, x_val = split_validation(x, float(self.validation_fraction), int(self.patience), t.seed)
+        t.patience = t.patience if x_val is not None else 0
+        columns = [{"name": n, "kind": "numeric"} for n in self.feature_names_]
+        with self._runtime():
+            self.model_, self.model_config_, self.history_ = train_model(x_train, columns, t, x_val)
         self.decision_scores_ = self._score_values(raw)[0]
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - float(self.contamination)))
         return self
 
+    @property
+    def feature_names_(self) -> list[str]:
+        W = int(self.window)
+        return [f"{m}[t-{W - 1 - j}]" for j in range(W) for m in self.metrics_]
+
+    @property
+    def last_(self) -> np.ndarray:
+        """0/1 mask over the window's features: the last time step."""
+        mask = np.zeros(int(self.window) * len(self.metrics_), np.float32)
+        mask[-len(self.metrics_):] = 1.0
+        return mask
+
     def _score_values(self, values: np.ndarray):
+        """Per-timestamp scores and per-metric contributions of the last point (original units)."""
+        self._check_fitted()
         x = windows((values - self.mean_) / self.scale_, int(self.window))
-        s, c = self.detector_._score_array(x, features=self.last_)
-        return s, c[:, -len(self.metrics_):]
+        with self._runtime():
+            s, c = score_rows(self.model_, torch.from_numpy(x), kind=self.scoring, k=int(self.k), seed=0,
+                              features=torch.from_numpy(self.last_))
+        s, c = s.numpy(), c.numpy()[:, -len(self.metrics_):]
+        if self.scoring != "recon_error":  # the last point's observed log scales
+            observed = np.isfinite(x[:, -len(self.metrics_):])
+            c = c + observed * np.log(self.scale_)
+            s = s + (observed * np.log(self.scale_)).sum(1)
+        return s, c
 
     def decision_function(self, series) -> np.ndarray:
         """Score per timestamp (T,): the last point of each window (nats for likelihood scores)."""
+        self._check_fitted()
         return self._score_values(self._values(series, "series")[0])[0]
 
     def explain(self, series) -> pd.DataFrame:
         """Per-metric contributions to each timestamp's score, indexed by timestamp."""
+        self._check_fitted()
         values, times = self._values(series, "series")
         return pd.DataFrame(self._score_values(values)[1], columns=self.metrics_, index=times)
 
     def predict(self, series) -> np.ndarray:
         return (self.decision_function(series) > self.threshold_).astype(int)
 
-    def save(self, path: str | Path, *, overwrite: bool = False, notes: dict | None = None) -> Path:
-        path = Path(path)
-        if (path / "config.json").exists() and not overwrite:
-            raise ValueError(f"{path} already holds a saved model; choose another directory or pass overwrite=True.")
-        params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()}
-        d = self.detector_
-        extra = {"estimator": ESTIMATOR, "params": params, "notes": notes or {}, "metrics": self.metrics_,
-                 "mean": self.mean_.tolist(), "scale": self.scale_.tolist(), "threshold": self.threshold_,
-                 "inner_threshold": d.threshold_, "layout": d.layout_.to_dict(),
-                 "decision_scores": self.decision_scores_.tolist()}
-        return save_model(d.model_, d.model_config_, path, extra=extra)
+    def _fitted_state(self) -> dict:
+        return {"metrics": self.metrics_, "mean": self.mean_.tolist(), "scale": self.scale_.tolist(),
+                "threshold": self.threshold_, "decision_scores": self.decision_scores_.tolist(),
+                "notes": getattr(self, "notes_", {})}
 
-    @classmethod
-    def load(cls, path: str | Path, *, device: str = "cpu") -> TimeSeriesDetector:
-        model, config, extra = load_model(path, device=resolve_device(device))
-        if extra.get("estimator") != ESTIMATOR:
-            raise ValueError(f"{path} does not hold a TimeSeriesDetector.")
-        self = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in extra["params"].items()})
-        self.notes_ = extra.get("notes", {})
-        self.metrics_, self.threshold_ = extra["metrics"], float(extra["threshold"])
-        self.mean_, self.scale_ = np.asarray(extra["mean"]), np.asarray(extra["scale"])
-        self.decision_scores_ = np.asarray(extra["decision_scores"])
-        d = self.detector_ = self._inner()
-        d.model_, d.model_config_, d.layout_ = model, config, TableLayout.from_dict(extra["layout"])
-        d.threshold_, d.feature_names_, d.n_features_in_ = extra["inner_threshold"], d.layout_.features, len(d.layout_.columns)
-        W, M = int(self.window), len(self.metrics_)
-        self.last_ = np.zeros(W * M, np.float32)
-        self.last_[-M:] = 1.0
-        return self
+    def _restore(self, state: dict) -> None:
+        self.notes_ = state.get("notes", {})
+        self.metrics_, self.threshold_ = state["metrics"], float(state["threshold"])
+        self.mean_, self.scale_ = np.asarray(state["mean"]), np.asarray(state["scale"])
+        self.decision_scores_ = np.asarray(state["decision_scores"])

@@ -1,4 +1,4 @@
-"""Observation models p(x|z): decoder output -> a torch Distribution over one example.
+"""Observation models for arrays, images and counts: decoder output -> a torch Distribution over one example.
 
 A likelihood is a module with ``n_params`` (decoder outputs per data value). Called as
 ``likelihood(h, event_dims)`` on decoder output ``h`` of shape ``(*batch, n_params, *event_shape)``
@@ -171,26 +171,3 @@ class MultinomialLikelihood(Likelihood):
         logits = h.float().squeeze(-event_dims - 1)  # (*batch, *event); the last axis is the event
         dist = Multinomial(self.total_count, logits=logits, validate_args=False)
         return independent(dist, event_dims - 1)
-
-
-LIKELIHOODS = {
-    cls.name: cls
-    for cls in (
-        BernoulliLikelihood,
-        GaussianLikelihood,
-        LaplaceLikelihood,
-        CategoricalLikelihood,
-        PoissonLikelihood,
-        NegativeBinomialLikelihood,
-        MultinomialLikelihood,
-    )
-}
-
-
-def make_likelihood(name: str, *, event_shape: tuple[int, ...], **options) -> Likelihood:
-    """Build a likelihood by name; ``options`` are its keyword arguments."""
-    if name not in LIKELIHOODS:
-        raise ValueError(f"Unknown likelihood {name!r}; choose one of {sorted(LIKELIHOODS)}.")
-    if name == "gaussian":
-        options = {"event_shape": event_shape, **options}
-    return LIKELIHOODS[name](**options)

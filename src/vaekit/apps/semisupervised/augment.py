@@ -25,7 +25,7 @@ def conditional_sample(model, y: torch.Tensor, *, mean: bool = True, seed: int |
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(seed)
-        z = model.prior().sample((len(y),)).to(device)  # (N, L)
+        z = model.sample_latent(len(y)).to(device)  # (N, L)
         px = model.decode(z, y.to(device))
         x = model.likelihood.mean(px) if mean else model.likelihood.sample(px)
     return x.float().cpu()
@@ -39,7 +39,7 @@ def augment(X, y, n_per_class: int, *, model=None, mean: bool = False, random_st
     (``y == -1`` marks unlabelled rows, which help too) with ``fit_params``. ``mean=False`` draws
     x ~ p(x|y,z) (varied, realistic noise); ``mean=True`` gives the decoded means E[x|y,z].
     """
-    from vaekit.apps.semisupervised_estimator import SemiSupervisedClassifier
+    from vaekit.apps.semisupervised.estimator import SemiSupervisedClassifier
 
     n = int(n_per_class)
     if n < 1:

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from vaekit.apps.compression_format import (
+from vaekit.apps.compression.format import (
     FORMAT_VERSION,
     Header,
     data_hash,
@@ -41,7 +41,10 @@ from vaekit.apps.compression_format import (
     unpack,
 )
 from vaekit.likelihoods import BernoulliLikelihood, CategoricalLikelihood
+from vaekit.loading import as_model
+from vaekit.models import VAE
 from vaekit.objectives import normal_base
+from vaekit.runtime import heavy
 
 DEFAULT_BIN_BITS = 10  # latent bins 2**-10 wide: finer bins raise the prior's 2**-24 floor mass
 DEFAULT_Z_MAX = 8  # latent range [-8, 8] (prior standard deviations)
@@ -114,10 +117,9 @@ class Codec:
 
 
 def make_codec(model: nn.Module, bin_bits: int, z_max: int) -> Codec:
-    for name in ("encoder", "decoder", "likelihood", "prior", "event_shape"):
-        if not hasattr(model, name) or hasattr(model, "vae"):
-            raise ValueError("compress needs an unconditional vaekit VAE model (vaekit.models.VAE); "
-                             f"got {type(model).__name__}.")
+    if not isinstance(model, VAE):
+        raise ValueError("compress needs an unconditional one-layer VAE (vaekit.VAE, or a run trained with "
+                         f"family 'vae' and no labels); got {type(model).__name__}.")
     if isinstance(model.likelihood, BernoulliLikelihood):
         kind = "bernoulli"
     elif isinstance(model.likelihood, CategoricalLikelihood):
@@ -176,16 +178,19 @@ def initial_words(latent_dim: int) -> np.ndarray:
     return np.random.default_rng(INIT_SEED).integers(1, 2**32, n, dtype=np.uint32)
 
 
+@heavy
 @torch.inference_mode()
 def compress(model: nn.Module, X, *, bin_bits: int = DEFAULT_BIN_BITS, z_max: int = DEFAULT_Z_MAX,
              progress: bool = False) -> bytes:
-    """Losslessly compress ``X`` (N examples of binary data or integer levels) with a trained VAE.
+    """Losslessly compress ``X`` (N examples of binary data or integer levels) with a trained VAE
+    (a fitted ``vaekit.VAE``, its torch model, or a saved model directory).
 
     Returns the bytes of a ``.vkz`` file (see ``compression_format``); ``decompress(model, data)``
     with the same model gives back ``X`` exactly (same values, dtype, shape and array type). The
     expected size is the model's negative ELBO on ``X`` plus a small fixed overhead (header and
     initial bits, see ``read_header``).
     """
+    model = as_model(model)
     x, container = as_array(X)
     codec = make_codec(model, bin_bits, z_max)
     symbols = check_data(x, codec)
@@ -203,6 +208,7 @@ def compress(model: nn.Module, X, *, bin_bits: int = DEFAULT_BIN_BITS, z_max: in
     return pack(header, payload)
 
 
+@heavy
 @torch.inference_mode()
 def decompress(model: nn.Module, data: bytes, *, progress: bool = False):
     """Invert ``compress``: the original array (numpy or torch, as given), bit-exact.
@@ -210,6 +216,7 @@ def decompress(model: nn.Module, data: bytes, *, progress: bool = False):
     Raises ``ValueError`` for data that is not a ``.vkz`` file, is truncated or corrupted, or was made
     with a different model.
     """
+    model = as_model(model)
     header, payload = unpack(data)
     if header.model_hash != model_hash(model):
         raise ValueError("This data was compressed with a different model (weights or config differ); "

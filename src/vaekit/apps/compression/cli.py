@@ -18,11 +18,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from vaekit.apps.compression import compress, decompress, read_header
-from vaekit.evaluate import bits_per_dim, dataset_elbo
-from vaekit.io import atomic_write, load_model
+from vaekit.atomic import atomic_write
+from vaekit.cli_common import add_overwrite, command
 
 
 def read_input(path: Path, key: str = "") -> np.ndarray:
@@ -45,9 +43,9 @@ def read_input(path: Path, key: str = "") -> np.ndarray:
         return loaded[names[0]]
 
 
-def write_atomic(path: Path, data: bytes, *, force: bool) -> None:
-    if path.exists() and not force:
-        raise ValueError(f"{path} already exists; choose another output path or pass --force to replace it.")
+def write_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise ValueError(f"{path} already exists; choose another output path or pass --overwrite to replace it.")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"The output folder {path.parent} does not exist.")
     atomic_write(path, lambda p: p.write_bytes(data))
@@ -55,17 +53,24 @@ def write_atomic(path: Path, data: bytes, *, force: bool) -> None:
 
 def negative_elbo_bits(model, x: np.ndarray) -> float:
     """The model's negative ELBO on x in bits/dim (one-sample estimate, seed 0)."""
+    import torch
+
+    from vaekit.evaluate import bits_per_dim, dataset_elbo
+
     xt = torch.as_tensor(x.reshape(len(x), *model.event_shape), dtype=torch.float32)
     return bits_per_dim(-dataset_elbo(model, xt)["elbo"], math.prod(model.event_shape))
 
 
 def run_compress(args) -> int:
-    model, _, _ = load_model(args.run_dir)
+    from vaekit.apps.compression.codec import compress, read_header
+    from vaekit.loading import as_model
+
+    model = as_model(args.run_dir)
     x = read_input(Path(args.input), args.key)
     t0 = time.perf_counter()
     data = compress(model, x, bin_bits=args.bin_bits, progress=args.progress)
     seconds = time.perf_counter() - t0
-    write_atomic(Path(args.output), data, force=args.force)
+    write_atomic(Path(args.output), data, overwrite=args.overwrite)
     h = read_header(data)
     dims = max(1, h.count * h.n_dims)
     print(f"compressed {h.count} examples x {h.n_dims} values into {len(data)} bytes in {seconds:.1f} s")
@@ -77,7 +82,10 @@ def run_compress(args) -> int:
 
 
 def run_decompress(args) -> int:
-    model, _, _ = load_model(args.run_dir)
+    from vaekit.apps.compression.codec import decompress
+    from vaekit.loading import as_model
+
+    model = as_model(args.run_dir)
     path = Path(args.input)
     if not path.is_file():
         raise FileNotFoundError(f"Input file {path} does not exist.")
@@ -85,14 +93,14 @@ def run_decompress(args) -> int:
     t0 = time.perf_counter()
     x = decompress(model, data, progress=args.progress)
     seconds = time.perf_counter() - t0
-    x = x.numpy() if isinstance(x, torch.Tensor) else x
+    x = x.numpy() if hasattr(x, "numpy") else x
     out = Path(args.output)
     buffer = io.BytesIO()
     if out.suffix == ".npz":
         np.savez_compressed(buffer, x=x)
     else:
         np.save(buffer, x, allow_pickle=False)
-    write_atomic(out, buffer.getvalue(), force=args.force)
+    write_atomic(out, buffer.getvalue(), overwrite=args.overwrite)
     print(f"decompressed {len(x)} examples {x.shape[1:]} ({x.dtype}) to {out} in {seconds:.1f} s; "
           "data hash verified")
     return 0
@@ -100,34 +108,25 @@ def run_decompress(args) -> int:
 
 def add_commands(subparsers) -> None:
     """Register ``compress`` and ``decompress`` on the vaekit command line."""
-    c = subparsers.add_parser("compress", help="losslessly compress an array file with a trained VAE "
-                              "(bits-back ANS coding)")
+    c = command(subparsers, "compress", run_compress,
+                "Losslessly compress an array file with a trained VAE (bits-back ANS coding).",
+                "  vaekit compress runs/mnist test.npy test.vkz\n"
+                "  vaekit compress runs/mnist data.npz test.vkz --key test",
+                description="Losslessly compress an array file with a trained VAE (bits-back ANS coding, "
+                            "Townsend et al. 2019); prints the achieved bits/dim beside the model's -ELBO.")
     c.add_argument("run_dir", help="run directory with config.json and model.safetensors")
     c.add_argument("input", help=".npy or .npz file: 0/1 values (bernoulli) or integer levels (categorical)")
     c.add_argument("output", help="output .vkz file")
     c.add_argument("--key", default="", help="array name inside an .npz file")
     c.add_argument("--bin-bits", type=int, default=10, help="latent bins are 2**-BIN_BITS wide (default 10)")
-    c.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    add_overwrite(c, "OUTPUT if it exists")
     c.add_argument("--progress", action="store_true", help="show a progress bar")
-    c.set_defaults(func=run_compress)
-    d = subparsers.add_parser("decompress", help="restore an array file from a .vkz file, bit-exact")
+    d = command(subparsers, "decompress", run_decompress, "Restore an array file from a .vkz file, bit-exact.",
+                "  vaekit decompress runs/mnist test.vkz restored.npy",
+                description="Restore the array a .vkz file holds, bit-exact, with the model that compressed it; "
+                            "a different model or a damaged file is an error, never wrong data.")
     d.add_argument("run_dir", help="the run directory of the model that compressed the file")
     d.add_argument("input", help=".vkz file made by vaekit compress")
     d.add_argument("output", help="output .npy file (.npz if the name ends in .npz)")
-    d.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    add_overwrite(d, "OUTPUT if it exists")
     d.add_argument("--progress", action="store_true", help="show a progress bar")
-    d.set_defaults(func=run_decompress)
-
-
-def main(argv=None) -> int:  # standalone use: python -m vaekit.apps.compression_cli
-    parser = argparse.ArgumentParser(prog="vaekit")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
-        parser.exit(2, f"error: {e}\n")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,230 @@
+"""``vaekit.SemiSupervisedClassifier``: scikit-learn's semi-supervised convention (``fit(X, y)`` with
+``y == -1`` for unlabelled rows) over M2 or M1+M2 (Kingma et al. 2014).
+
+``method="m2"`` trains M2 (model family "m2") on the data. ``method="m1+m2"`` first trains an
+unsupervised VAE (M1) on all rows, then M2 on samples of its latent code z1 ~ q(z1|x); predictions use
+E[z1|x]. Both train through the one loop, ``vaekit.train.fit``, with M2's objective and a
+labelled/unlabelled batch plan. Real-valued data is standardised internally; 0/1 data uses a
+Bernoulli likelihood.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin, TransformerMixin
+
+from vaekit import checks
+from vaekit.apps.semisupervised.objective import check_labels, m1_samples, m2_objective
+from vaekit.batching import LabelledUnlabelled
+from vaekit.config import ModelConfig, TrainConfig, build_model
+from vaekit.estimators.base import Estimator
+from vaekit.estimators.inputs import Inputs, check_array, fit_inputs, from_model, to_model
+from vaekit.estimators.vae import epochs_for
+from vaekit.io import load_model, save_model
+from vaekit.runtime import resolve_device
+from vaekit.train import fit
+
+METHODS = ("m2", "m1+m2")
+
+
+@torch.inference_mode()
+def batched(fn, x: torch.Tensor, device: torch.device, batch_size: int = 1024) -> torch.Tensor:
+    """fn over slices of x on ``device``, concatenated on the CPU."""
+    return torch.cat([fn(x[i: i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)])
+
+
+class SemiSupervisedClassifier(TransformerMixin, ClassifierMixin, Estimator):
+    """A classifier that learns from labelled and unlabelled rows (``y == -1``), and a class-conditional
+    generator: ``predict``, ``predict_proba``, ``score`` (accuracy), ``transform`` (embeddings) and
+    ``sample(n, y=...)``. ``alpha`` is the classification weight of Kingma et al. 2014, eq. 9
+    (default 0.1 N as in the paper). ``m1_latent_dim``/``m1_epochs`` size M1 for ``method="m1+m2"``.
+    """
+
+    PARAMS = {
+        "method": lambda n, v: checks.choice(n, v, METHODS),
+        "latent_dim": lambda n, v: checks.integer(n, v, low=1),
+        "m1_latent_dim": lambda n, v: checks.integer(n, v, low=1),
+        "hidden": checks.widths, "channels": checks.widths,
+        "epochs": checks.epochs, "steps": lambda n, v: checks.integer(n, v, low=1),
+        "m1_epochs": lambda n, v: v if v is None else checks.epochs(n, v),
+        "batch_size": lambda n, v: checks.integer(n, v, low=1),
+        "lr": lambda n, v: checks.real(n, v, low=0.0, low_open=True),
+        "alpha": lambda n, v: v if v is None else checks.real(n, v, low=0.0),
+        "warmup_epochs": lambda n, v: checks.integer(n, v, low=0),
+        "precision": lambda n, v: checks.choice(n, v, ("auto", "fp32", "bf16", "fp16")),
+        "random_state": checks.seed,
+    }
+
+    def __init__(self, method: str = "m2", latent_dim: int = 16, *, m1_latent_dim: int = 32,
+                 likelihood: str = "auto", network: str = "auto", hidden: tuple[int, ...] = (512, 256),
+                 channels: tuple[int, ...] = (32, 64), epochs: int | str = 50, steps: int = 2000,
+                 m1_epochs: int | str | None = None, batch_size: int = 128, lr: float = 1e-3,
+                 alpha: float | None = None, warmup_epochs: int = 0, device: str = "auto",
+                 precision: str = "auto", random_state: int | None = 0, verbose: int = 0):
+        self.method, self.latent_dim, self.m1_latent_dim = method, latent_dim, m1_latent_dim
+        self.likelihood, self.network, self.hidden, self.channels = likelihood, network, hidden, channels
+        self.epochs, self.steps, self.m1_epochs, self.batch_size, self.lr = epochs, steps, m1_epochs, batch_size, lr
+        self.alpha, self.warmup_epochs, self.device, self.precision = alpha, warmup_epochs, device, precision
+        self.random_state, self.verbose = random_state, verbose
+
+    # -- preprocessing ---------------------------------------------------------------------------
+    def _features(self, X) -> torch.Tensor:
+        """What M2 sees: the (standardised) data, or E[z1|x] under M1."""
+        self._check_fitted()
+        x = to_model(self.inputs_, X)
+        return x if self.m1_ is None else batched(lambda b: self.m1_.encode(b).mean, x, self._device())
+
+    def _encode_labels(self, y, n: int) -> np.ndarray:
+        y = np.asarray(y)
+        if y.ndim == 2 and 1 in y.shape:
+            y = y.ravel()
+        if y.ndim != 1 or len(y) != n:
+            raise ValueError(f"y must be 1-D with one label per row of X ({n}), got shape {y.shape}; "
+                             "mark unlabelled rows with -1.")
+        if y.dtype.kind not in "iufbO":
+            raise ValueError(f"y has dtype {y.dtype}; pass integer (or object) labels with -1 for unlabelled rows.")
+        labelled = np.array([v != -1 for v in y], dtype=bool)
+        self.classes_ = np.unique(y[labelled])
+        if len(self.classes_) < 2:
+            raise ValueError(f"y has {len(self.classes_)} labelled class(es); label at least one row of "
+                             "each of two or more classes (-1 marks unlabelled rows).")
+        codes = np.full(n, -1, dtype=np.int64)
+        codes[labelled] = np.searchsorted(self.classes_, y[labelled])
+        return codes
+
+    # -- fitting ---------------------------------------------------------------------------------
+    def fit(self, X, y):
+        self._check_params()
+        X = check_array(X)
+        codes = self._encode_labels(y, len(X))
+        self.inputs_, _ = fit_inputs(X, likelihood=self.likelihood)
+        inputs = self.inputs_
+        network = self.network if self.network != "auto" else (
+            "conv" if inputs.kind == "image" and min(inputs.model_input_shape[-2:]) >= 4 else "mlp")
+        seed = self._seed()
+        data_config = ModelConfig(input_shape=inputs.model_input_shape, network=network,
+                                  hidden=checks.widths("hidden", self.hidden),
+                                  channels=checks.widths("channels", self.channels), likelihood=inputs.likelihood)
+        x = to_model(inputs, X)
+        plan = LabelledUnlabelled(torch.from_numpy(codes))
+        steps = plan.steps(len(x), int(self.batch_size))
+        epochs = self.epochs if self.epochs != "auto" else max(1, -(-int(self.steps) // steps))
+        train = {"batch_size": int(self.batch_size), "lr": self.lr, "seed": seed, "device": self.device,
+                 "precision": self.precision, "progress": bool(self.verbose)}
+        self.m1_, self.m1_config_ = None, None
+        torch.manual_seed(seed)
+        with self._runtime():
+            if self.method == "m1+m2":
+                self.m1_config_ = ModelConfig(**{**data_config.__dict__, "latent_dim": int(self.m1_latent_dim)})
+                self.m1_ = build_model(self.m1_config_)
+                m1_epochs = self.m1_epochs or self.epochs
+                fit(self.m1_, x, config=TrainConfig(
+                    epochs=epochs_for(m1_epochs, int(self.steps), len(x), int(self.batch_size)), **train))
+                self.m1_.eval()
+                device = next(self.m1_.parameters()).device
+                q = [batched(lambda b, part=part: getattr(self.m1_.encode(b), part), x, device) for part in ("mean", "stddev")]
+                x = torch.stack(q, 1)  # (N, 2, m1_latent_dim): loc and scale of q(z1|x)
+                self.model_config_ = ModelConfig(family="m2", input_shape=(int(self.m1_latent_dim),),
+                                                 latent_dim=int(self.latent_dim), hidden=data_config.hidden,
+                                                 likelihood="gaussian", n_classes=len(self.classes_))
+            else:
+                self.model_config_ = ModelConfig(**{**data_config.__dict__, "family": "m2",
+                                                    "latent_dim": int(self.latent_dim), "n_classes": len(self.classes_)})
+            self.model_ = build_model(self.model_config_)
+            y_codes = torch.from_numpy(codes)
+            check_labels(y_codes, len(x), len(self.classes_))
+            alpha = 0.1 * len(codes) if self.alpha is None else float(self.alpha)
+            objective = functools.partial(m2_objective, alpha=alpha, labelled_fraction=float((codes >= 0).mean()))
+            objective = m1_samples(objective) if self.m1_ is not None else objective
+            cfg = TrainConfig(epochs=int(epochs), kl_schedule="linear" if self.warmup_epochs else "constant",
+                              warmup_steps=int(self.warmup_epochs) * steps, **train)
+            self.history_ = fit(self.model_, x, y=y_codes, config=cfg, objective=objective, plan=plan)
+        self.model_.eval()
+        return self
+
+    # -- inference -------------------------------------------------------------------------------
+    @property
+    def n_features_in_(self) -> int:
+        return int(np.prod(self.inputs_.input_shape))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """q(y|x), (N, n_classes), columns in the order of ``classes_``."""
+        with self._runtime():
+            return batched(lambda b: self.model_.classify(b).probs, self._features(X), self._device()).numpy()
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(1)]
+
+    def transform(self, X) -> np.ndarray:
+        """Embeddings, deterministic: E[z1|x] under M1 for ``m1+m2``, (N, m1_latent_dim); for ``m2``,
+        [q(y|x), sum_y q(y|x) E[z|x,y]], (N, n_classes + latent_dim): M2's z holds what the class does
+        not (style), so the class probabilities carry the class information."""
+        if self.m1_ is not None:
+            with self._runtime():
+                return self._features(X).numpy()
+        m, K = self.model_, self.model_.n_classes
+
+        def embed(b):
+            probs = m.classify(b).probs.T  # (K, B)
+            means = torch.stack([m.encode(b, torch.full((len(b),), k, device=b.device)).mean for k in range(K)])
+            return torch.cat([probs.T, (probs.unsqueeze(-1) * means).sum(0)], -1)  # (B, K + L)
+        with self._runtime():
+            return batched(embed, self._features(X), self._device()).numpy()
+
+    def sample(self, n_samples: int = 1, *, y=None, mean: bool = True, random_state: int | None = None) -> np.ndarray:
+        """New data of class ``y`` (one label, or one per sample; default: uniform over classes):
+        z ~ p(z), then E[x|y,z] (``mean=True``) or x ~ p(x|y,z); through M1's decoder for ``m1+m2``."""
+        self._check_fitted()
+        n = checks.integer("n_samples", n_samples, low=1)
+        g = torch.Generator().manual_seed(0 if random_state is None else int(random_state))
+        if y is None:
+            codes = torch.randint(len(self.classes_), (n,), generator=g)
+        else:
+            labels = np.broadcast_to(np.asarray(y, dtype=self.classes_.dtype), (n,))
+            unknown = sorted(set(labels.tolist()) - set(self.classes_.tolist()))
+            if unknown:
+                raise ValueError(f"Unknown class {unknown[0]!r}; the model knows {self.classes_.tolist()}.")
+            codes = torch.from_numpy(np.searchsorted(self.classes_, labels)).long()
+        device = self._device()
+        with torch.inference_mode(), self._runtime():
+            z = torch.randn(n, self.model_.latent_dim, generator=g).to(device)
+            px = self.model_.decode(z, codes.to(device))
+            lik = self.model_.likelihood
+            x = lik.mean(px) if mean or self.m1_ is not None else lik.sample(px)
+            if self.m1_ is not None:
+                px = self.m1_.decode(x)
+                x = self.m1_.likelihood.mean(px) if mean else self.m1_.likelihood.sample(px)
+        return from_model(self.inputs_, x)
+
+    # -- persistence -----------------------------------------------------------------------------
+    def _fitted_state(self) -> dict:
+        return {"inputs": self.inputs_.to_dict(), "classes": self.classes_.tolist(),
+                "label_column": getattr(self, "label_column_", None)}
+
+    def _restore(self, state: dict) -> None:
+        self.classes_ = np.asarray(state["classes"])
+        self.label_column_ = state.get("label_column")
+        if "inputs" in state:
+            self.inputs_ = Inputs.from_dict(state["inputs"])
+        else:  # format 1
+            shape = tuple(state["input_shape"])
+            flat = lambda v: None if v is None else np.asarray(v).ravel().tolist()  # noqa: E731
+            self.inputs_ = Inputs("image" if len(shape) >= 2 else "array", shape, tuple(self.model_config_.input_shape),
+                                  state["likelihood"], flat(state.get("mean")), flat(state.get("scale")))
+        self.m1_ = self.m1_config_ = None
+
+    def _save_parts(self, path: Path) -> None:
+        if self.m1_ is not None:
+            save_model(self.m1_, self.m1_config_, path / "m1", extra={"role": "M1 of a vaekit M1+M2 model"})
+
+    def _load_parts(self, path: Path, device: str) -> None:
+        if self.method == "m1+m2":
+            self.m1_, self.m1_config_, _ = load_model(path / "m1", device=resolve_device(device))
+            self.inputs_.model_input_shape = tuple(self.m1_config_.input_shape)
+
+
+__all__ = ["SemiSupervisedClassifier"]
