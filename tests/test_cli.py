@@ -14,7 +14,6 @@ from PIL import Image
 
 from vaekit.cli import main
 from vaekit.io import load_model
-from vaekit.plots import grid_size
 from vaekit.run import load_run, read_toml
 
 QUICK = ["--set", "train.epochs=1", "--set", "model.hidden=[32, 16]", "--set", "latent_dim=2",
@@ -49,7 +48,7 @@ def test_train_writes_a_complete_run(run_dir):
     assert ev["n_examples"] == 180 and ev["k"] == 5 and np.isfinite(ev["log_likelihood"])
     assert ev["log_likelihood"] >= ev["elbo"] - 1.0  # IWAE_k is at least the ELBO, up to noise
     with Image.open(run_dir / "samples.png") as im:
-        assert im.size == grid_size(64, 8, (1, 8, 8))
+        assert im.size == (530, 530)  # 8 x 8 digits enlarged to 64 px, 2 px padding: 8 * 66 + 2
     html = (run_dir / "report.html").read_text()
     assert "data:image/png;base64," in html and "ELBO" in html
 
@@ -64,11 +63,11 @@ def test_evaluate_prints_table_and_writes_json(run_dir, tmp_path, capsys):
 
 
 def test_sample_reconstruct_traverse_interpolate_pngs(run_dir, tmp_path):
-    cases = [(["sample", str(run_dir), "-n", "10", "--out"], grid_size(10, 8, (1, 8, 8))),
-             (["reconstruct", str(run_dir), "-n", "8", "--out"], grid_size(16, 8, (1, 8, 8))),
-             (["traverse", str(run_dir), "--steps", "5", "--out"], grid_size(10, 5, (1, 8, 8))),
-             (["interpolate", str(run_dir), "digits", "0", "5", "--steps", "7", "--out"],
-              grid_size(7, 7, (1, 8, 8)))]
+    cell = 64 + 2  # an 8 x 8 digit enlarged to 64 px, with 2 px of padding
+    cases = [(["sample", str(run_dir), "-n", "10", "--out"], (8 * cell + 2, 2 * cell + 2)),  # 2 rows of 8
+             (["reconstruct", str(run_dir), "-n", "8", "--out"], (8 * cell + 2, 2 * cell + 2)),  # originals + recons
+             (["traverse", str(run_dir), "--steps", "5", "--out"], (5 * cell + 2, 2 * cell + 2)),  # latent_dim 2 rows
+             (["interpolate", str(run_dir), "digits", "0", "5", "--steps", "7", "--out"], (7 * cell + 2, cell + 2))]
     for i, (argv, size) in enumerate(cases):
         path = tmp_path / f"{i}.png"
         assert main([*argv, str(path)]) == 0

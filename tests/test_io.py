@@ -29,7 +29,7 @@ def test_round_trip_gives_identical_outputs(saved):
     x = torch.randn(6, 1, 9, 7)
     torch.testing.assert_close(posterior_means(loaded, x), posterior_means(model, x), rtol=0, atol=0)
     torch.testing.assert_close(log_likelihood(loaded, x, k=8), log_likelihood(model, x, k=8), rtol=0, atol=0)
-    assert not list(path.glob("*.tmp"))
+    assert not list(path.glob("*.tmp*"))  # atomic writes leave no temporary files (name.tmp.suffix)
 
 
 def test_files_are_json_and_safetensors_not_pickle(saved):

@@ -31,11 +31,18 @@ def png_size(path) -> tuple[int, int]:
         return im.size
 
 
-@pytest.mark.parametrize("shape, n, ncol", [((1, 8, 8), 64, 8), ((3, 5, 7), 10, 4), ((1, 40, 40), 3, 8)])
-def test_grid_has_the_computed_size_and_places_images(tmp_path, shape, n, ncol):
+# (shape, n, ncol, (width, height)) worked out by hand: cells are enlarged by the smallest integer factor
+# that makes them at least 64 px, with 2 px of padding around every cell.
+@pytest.mark.parametrize("shape, n, ncol, size", [
+    ((1, 8, 8), 64, 8, (8 * (64 + 2) + 2, 8 * (64 + 2) + 2)),  # factor 8
+    ((3, 5, 7), 10, 4, (4 * (7 * 10 + 2) + 2, 3 * (5 * 10 + 2) + 2)),  # factor 10 (7 * 10 >= 64)
+    ((1, 40, 40), 3, 8, (8 * (80 + 2) + 2, 1 * (80 + 2) + 2)),  # factor 2
+])
+def test_grid_has_the_expected_size_and_places_images(tmp_path, shape, n, ncol, size):
     images = np.random.default_rng(0).random((n, *shape)).astype(np.float32)
     grid = image_grid(images, ncol)
-    width, height = grid_size(n, ncol, shape)
+    width, height = size
+    assert grid_size(n, ncol, shape) == size
     assert grid.shape[:2] == (height, width) and grid.dtype == np.uint8
     assert png_size(save_grid(images, tmp_path / "g.png", ncol=ncol)) == (width, height)
 
@@ -44,7 +51,7 @@ def test_grid_pixels_match_the_first_image():
     images = np.zeros((2, 1, 8, 8), np.float32)
     images[0, 0, 0, 0] = 1.0
     grid = image_grid(images, 2)
-    f = 4  # 8-pixel images are enlarged 4x to 32 pixels
+    f = 8  # 8-pixel images are enlarged 8x to 64 pixels
     assert (grid[2 : 2 + f, 2 : 2 + f] == 255).all() and grid[2 + f, 2 + f] == 0
 
 

@@ -32,5 +32,9 @@ def test_readme_leads_with_the_two_setup_commands():
 def test_every_public_name_resolves():
     import vaekit
 
+    import types
+
     for name in vaekit.__all__:
-        assert getattr(vaekit, name) is not None, name
+        value = getattr(vaekit, name)
+        assert callable(value) or isinstance(value, (types.ModuleType, str)), name
+    assert isinstance(vaekit.evaluate, types.ModuleType)

@@ -43,24 +43,38 @@ def test_bf16_autocast_keeps_likelihood_kl_and_loss_in_float32():
 
 
 def test_num_threads_sets_and_restores(monkeypatch):
-    before = torch.get_num_threads()
-    with rt.num_threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-    with rt.num_threads(-1):  # leave as is
-        assert torch.get_num_threads() == before
+    """conftest pins 1 thread: start from 2 so that setting, leaving and restoring are all observable."""
+    torch.set_num_threads(2)
+    try:
+        with rt.num_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with rt.num_threads(3):
+            assert torch.get_num_threads() == 3
+        assert torch.get_num_threads() == 2
+        with rt.num_threads(-1):  # leave as is
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
 
 
 def test_default_threads_is_one_on_two_cores_unless_the_user_chose(monkeypatch):
+    """From torch's untouched default of 4 threads (set here, not the suite's pinned 1), the policy
+    answers 1 on two cores, keeps 4 on sixteen, and keeps 4 when the user set OMP_NUM_THREADS."""
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(rt, "TORCH_DEFAULT_THREADS", torch.get_num_threads())
+    monkeypatch.setitem(rt.CHOSEN, "threads", 0)
+    torch.set_num_threads(4)
+    monkeypatch.setattr(rt, "TORCH_DEFAULT_THREADS", 4)
     monkeypatch.setattr(rt.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    assert rt.default_threads() == 1
-    monkeypatch.setattr(rt.os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
-    assert rt.default_threads() == torch.get_num_threads()
-    monkeypatch.setattr(rt.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's choice wins
-    assert rt.default_threads() == torch.get_num_threads()
+    try:
+        assert rt.default_threads() == 1
+        monkeypatch.setattr(rt.os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+        assert rt.default_threads() == 4
+        monkeypatch.setattr(rt.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's choice wins
+        assert rt.default_threads() == 4
+    finally:
+        torch.set_num_threads(1)
 
 
 def count_host_syncs(monkeypatch) -> dict:

@@ -69,16 +69,68 @@ def settings_from_sets(items: list[str]) -> dict:
     return out
 
 
-def cmd_evaluate(args) -> int:
-    from vaekit.run import EVALUATION, atomic_write_text, evaluate_model, load_for_run, load_run
+def directory_kind(path: str) -> tuple[str, dict]:
+    """("run" | "estimator" | "model", config.json) of any directory vaekit writes."""
+    from vaekit.io import read_config
 
-    model, cfg, meta = load_run(args.run_dir)
-    x, _ = load_for_run(args.data, cfg, meta).split(args.split)
-    record = evaluate_model(model, meta, x, k=args.k)
-    record["split"], record["data"] = args.split, args.data or cfg.data.source
-    path = Path(args.json) if args.json else Path(args.run_dir) / EVALUATION
+    meta = read_config(path)
+    extra = meta.get("extra", {})
+    if extra.get("estimator"):
+        return "estimator", meta
+    return ("run" if meta.get("kind") == "run" or "run" in extra else "model"), meta
+
+
+def read_rows(path: str, *, drop: list[str] = ()):
+    """Rows of a data file through vaekit.data's readers, leaving out the named columns of a table."""
+    from vaekit.data.readers import read_source
+
+    x = read_source(Path(path)).x
+    if hasattr(x, "columns"):
+        x = x.drop(columns=[c for c in drop if c in x.columns])
+    return x
+
+
+def cmd_evaluate(args) -> int:
+    from vaekit.atomic import atomic_write_text
+
+    kind, meta = directory_kind(args.run_dir)
+    if args.k < 1:
+        raise UserError(f"--k must be a positive number of importance samples, got {args.k}.")
+    if kind == "run":
+        from vaekit.run import EVALUATION, evaluate_model, load_for_run, load_run
+
+        model, cfg, data_meta = load_run(args.run_dir)
+        x, _ = load_for_run(args.data, cfg, data_meta).split(args.split)
+        record = evaluate_model(model, data_meta, x, k=args.k)
+        record["split"], record["data"] = args.split, args.data or cfg.data.source
+        default = Path(args.run_dir) / EVALUATION
+        title = f"{args.split} split of {record['data']}"
+    else:
+        if args.data is None:
+            raise UserError(f"{args.run_dir} is not a training run, so it does not know its data; name the data: "
+                            f"vaekit evaluate {args.run_dir} DATA.")
+        from vaekit.loading import load
+
+        obj = load(args.run_dir)
+        if kind == "estimator":
+            notes = getattr(obj, "notes_", {}) or {}
+            drop = [*notes.get("ignore", []), *([notes["labels"]] if notes.get("labels") else []),
+                    *([obj.label_column_] if getattr(obj, "label_column_", None) else [])]
+            record = obj.evaluate(read_rows(args.data, drop=drop), k=args.k)
+        else:
+            import numpy as np
+            import torch
+
+            from vaekit.evaluate import evaluate
+
+            x = np.asarray(read_rows(args.data), dtype=np.float32)
+            record = evaluate(obj, torch.from_numpy(x.reshape(len(x), *obj.event_shape)), k=args.k)
+        record["data"] = args.data
+        default = Path(args.run_dir) / "evaluation.json"
+        title = f"{args.data} ({meta.get('extra', {}).get('estimator') or meta.get('family', 'model')})"
+    path = Path(args.json) if args.json else default
     atomic_write_text(path, json.dumps(record, indent=2))
-    print_record(record, title=f"{args.split} split of {record['data']}")
+    print_record(record, title=title)
     print(f"\nwritten to {path}")
     return 0
 
@@ -86,7 +138,8 @@ def cmd_evaluate(args) -> int:
 def print_record(record: dict, *, title: str) -> None:
     rows = [("ELBO", "elbo", "nats"), ("log p(x) (IWAE)", "log_likelihood", "nats"),
             ("NLL", "bits_per_dim", "bits/dim"), ("KL", "kl", "nats"), ("E_q log p(x|z)", "log_px_z", "nats"),
-            ("active units", "active_units", f"of {len(record.get('kl_per_dim') or []) or '?'}"),
+            ("active units", "active_units", f"of {record.get('latent_dim', len(record.get('kl_per_dim') or []) or '?')}"),
+            ("M2 bound U(x)", "unlabelled_bound", "nats"), ("accuracy", "accuracy", ""),
             ("reconstruction error", "reconstruction_mse", "sq. error per example"),
             ("importance samples k", "k", ""), ("examples", "n_examples", "")]
     print(f"{title} ({record.get('units', 'nats per example')}):")
@@ -200,23 +253,48 @@ def cmd_traverse(args) -> int:
 
 
 def cmd_info(args) -> int:
+    kind, meta = directory_kind(args.run_dir)
+    if kind == "run":
+        return run_info(args.run_dir)
+    m, extra = meta["model"], meta.get("extra", {})
+    name = extra.get("estimator") or "saved model"
+    print(f"{name} in {args.run_dir} (format {meta.get('format_version')}"
+          + (f", upgraded from format {meta['upgraded_from']}" if meta.get("upgraded_from") else "") + ")")
+    print(f"  model     family {m.get('family', 'vae')}, {m.get('network', 'mlp')} network, hidden "
+          f"{tuple(m.get('hidden', ()))}, latent {tuple(m.get('latent_dims') or ()) or m.get('latent_dim')}, "
+          f"{m.get('likelihood')} likelihood, {m.get('prior')} prior, input shape {tuple(m.get('input_shape', ()))}")
+    params = extra.get("params", {})
+    if params:
+        print("  params    " + ", ".join(f"{k}={v}" for k, v in sorted(params.items())))
+    state = extra.get("state", extra)
+    if "threshold" in state:
+        print(f"  threshold {float(state['threshold']):.4g} (scores above it are flagged)")
+    if "classes" in state:
+        print(f"  classes   {state['classes']}")
+    path = Path(args.run_dir) / "evaluation.json"
+    if path.exists():
+        print_record(json.loads(path.read_text()), title="evaluation.json")
+    return 0
+
+
+def run_info(run_dir: str) -> int:
     from vaekit.io import read_config
     from vaekit.run import EVALUATION, load_run
 
-    _, cfg, meta = load_run(args.run_dir)
-    extra = read_config(args.run_dir)["extra"]
+    _, cfg, meta = load_run(run_dir)
+    extra = read_config(run_dir)["extra"]
     m, t, tr = cfg.model, cfg.train, extra.get("training", {})
-    print(f"run {args.run_dir}")
+    print(f"run {run_dir}")
     print(f"  data      {cfg.data.source} ({meta.kind}, example shape {tuple(meta.shape)}, "
           f"{len(meta.class_names)} classes)")
-    print(f"  model     {m.network} network, hidden {tuple(m.hidden)}, latent_dim {m.latent_dim}, "
+    print(f"  model     {m.family} family, {m.network} network, hidden {tuple(m.hidden)}, latent_dim {m.latent_dim}, "
           f"{m.likelihood} likelihood, {m.prior} prior")
     print(f"  training  {tr.get('epochs')} epochs of {t.epochs}, batch {t.batch_size}, lr {t.lr}, "
           f"{t.objective} objective, {tr.get('seconds')} s; {tr.get('n_train')} train / "
           f"{tr.get('n_val')} val / {tr.get('n_test')} test examples")
     print(f"  validation ELBO {tr.get('val_elbo', float('nan')):.4f} nats, KL {tr.get('val_kl', float('nan')):.4f} nats "
           f"(last epoch{'; original units' if meta.table else ''})")
-    path = Path(args.run_dir) / EVALUATION
+    path = Path(run_dir) / EVALUATION
     if path.exists():
         print_record(json.loads(path.read_text()), title="evaluation.json")
     return 0

@@ -9,7 +9,6 @@ import argparse
 import difflib
 import inspect
 import sys
-import warnings
 from pathlib import Path
 
 try:
@@ -103,7 +102,3 @@ def new_output(path: str | Path, overwrite: bool) -> Path:
     if not path.parent.exists():
         raise UserError(f"The folder {path.parent} does not exist; create it or choose another path.")
     return path
-
-
-def quiet_deprecations() -> None:
-    warnings.filterwarnings("default", category=DeprecationWarning, module="vaekit")

@@ -57,6 +57,8 @@ def save_model(model: torch.nn.Module, config: ModelConfig, path: str | Path, *,
 def read_config(path: str | Path) -> dict[str, Any]:
     """``path/config.json`` of any saved vaekit directory, upgraded to the current format."""
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No saved model at {path}: that path does not exist; check it.")
     if not path.is_dir():
         raise FileNotFoundError(f"No saved model at {path}: expected a directory with {CONFIG} and {WEIGHTS}.")
     try:

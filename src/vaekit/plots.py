@@ -18,7 +18,7 @@ from vaekit.data.outputs import as_frame, to_user
 from vaekit.io import atomic_write
 
 PAD = 2  # pixels between grid cells
-MIN_CELL = 32  # small images are enlarged by an integer factor to at least this size
+MIN_CELL = 64  # small images are enlarged by an integer factor to at least this size (8x8 digits: 64 px)
 
 
 def save_png(image: np.ndarray, path: str | Path) -> Path:

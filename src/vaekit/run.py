@@ -269,10 +269,6 @@ def evaluate_model(model, meta: DataMeta, x: torch.Tensor, *, k: int = 1000) -> 
     return record
 
 
-def as_numpy(x: torch.Tensor) -> np.ndarray:
-    return x.detach().cpu().float().numpy()
-
-
 def worker_train(cfg: RunConfig, run_dir, *, resume: bool = False) -> int:
     """``vaekit train`` on a DDP rank other than 0: the same data and model as ``train_run``, trained
     in step with rank 0; rank 0 alone writes the run directory and evaluates."""

@@ -31,9 +31,6 @@ from sklearn.exceptions import NotFittedError
 from vaekit.io import CONFIG, read_config, save_model
 from vaekit.runtime import no_arg_validation, num_threads, resolve_device
 
-COMMON = {"device": "auto", "precision": "auto", "random_state": 0, "verbose": 0}
-
-
 def jsonable(value: Any) -> Any:
     if isinstance(value, tuple):
         return [jsonable(v) for v in value]
@@ -78,6 +75,23 @@ class Estimator(BaseEstimator):
         stack.enter_context(num_threads(0))
         stack.enter_context(no_arg_validation())
         return stack
+
+    # -- evaluation ----------------------------------------------------------------------------------
+    def _model_inputs(self, X) -> tuple[torch.Tensor, np.ndarray]:
+        """(model arrays, per-row log-Jacobian in nats) for user data X; estimators override."""
+        raise NotImplementedError(f"{type(self).__name__} does not define evaluation on raw data.")
+
+    def evaluate(self, X, *, k: int = 1000) -> dict:
+        """ELBO, importance-weighted log p(x) (k samples), bits/dim, KL and active units of the model
+        on X, in nats per example in the units of X (the preprocessing's Jacobian included)."""
+        from vaekit.evaluate import evaluate
+        from vaekit.evaluate import bits_per_dim
+
+        self._check_fitted()
+        x, shift_rows = self._model_inputs(X)
+        with self._runtime():
+            record = evaluate(self.model_, x.to(self._device()), k=k)
+        return shift_record(record, float(np.mean(shift_rows)), bits_per_dim)
 
     # -- persistence ---------------------------------------------------------------------------------
     def _fitted_state(self) -> dict:
@@ -145,3 +159,16 @@ class Estimator(BaseEstimator):
                 value = tuple(value)
             out[name] = value
         return out
+
+
+def shift_record(record: dict, shift: float, bits_per_dim) -> dict:
+    """Add a log-Jacobian (nats) to the densities of an evaluation record and redo the bits/dim."""
+    for key in ("elbo", "log_px_z", "log_likelihood", "log_likelihood_median"):
+        if key in record:
+            record[key] += shift
+    record["elbo_bits_per_dim"] = bits_per_dim(-record["elbo"], record["n_dims"])
+    if "log_likelihood" in record:
+        record["nll"] = -record["log_likelihood"]
+        record["bits_per_dim"] = bits_per_dim(record["nll"], record["n_dims"])
+    record["log_jacobian"] = shift
+    return record

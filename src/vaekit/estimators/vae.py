@@ -167,23 +167,13 @@ class VAE(TransformerMixin, Estimator):
         """Mean log-likelihood per sample in nats."""
         return float(np.mean(self.score_samples(X)))
 
+    def _model_inputs(self, X):
+        x = self._to_model(X)
+        return x, log_jacobian_rows(self.inputs_, x)
+
     def evaluate(self, X, *, k: int | None = None) -> dict:
         """ELBO, importance-weighted log-likelihood, bits/dim, KL and active units on X (nats)."""
-        self._check_fitted()
-        x = self._to_model(X)
-        k = int(self.k) if k is None else checks.integer("k", k, low=1)
-        with self._runtime():
-            record = evaluate(self.model_, x.to(self._device()), k=k)
-        shift = float(np.mean(log_jacobian_rows(self.inputs_, x)))
-        for key in ("elbo", "log_px_z", "log_likelihood", "log_likelihood_median"):
-            if key in record:
-                record[key] += shift
-        n_dims = record["n_dims"]
-        record["elbo_bits_per_dim"] = -record["elbo"] / (n_dims * math.log(2))
-        if "nll" in record:
-            record["nll"] = -record["log_likelihood"]
-            record["bits_per_dim"] = record["nll"] / (n_dims * math.log(2))
-        return record
+        return super().evaluate(X, k=int(self.k) if k is None else checks.integer("k", k, low=1))
 
     # -- persistence -----------------------------------------------------------------------------
     def _fitted_state(self) -> dict:

@@ -147,6 +147,10 @@ class AnomalyDetector(Estimator):
         self._check_fitted()
         return tabular.encode_table(X, self.table_, name=name)
 
+    def _model_inputs(self, X):
+        x = self._model_array(X)
+        return torch.from_numpy(x), tabular.log_jacobian_rows(x, self.table_)
+
     def decision_function(self, X) -> np.ndarray:
         """Anomaly score per row, higher = more anomalous."""
         return self._score_array(self._model_array(X))[0]

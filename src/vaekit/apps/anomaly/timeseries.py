@@ -166,6 +166,13 @@ class TimeSeriesDetector(Estimator):
             s = s + (observed * np.log(self.scale_)).sum(1)
         return s, c
 
+    def _model_inputs(self, series):
+        """Every window of the series (model arrays) and its log-Jacobian."""
+        self._check_fitted()
+        x = windows((self._values(series, "series")[0] - self.mean_) / self.scale_, int(self.window))
+        scales = np.tile(np.log(self.scale_), int(self.window))
+        return torch.from_numpy(x), -(np.isfinite(x) * scales).sum(1)
+
     def decision_function(self, series) -> np.ndarray:
         """Score per timestamp (T,): the last point of each window (nats for likelihood scores)."""
         self._check_fitted()

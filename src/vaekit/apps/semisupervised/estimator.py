@@ -200,6 +200,31 @@ class SemiSupervisedClassifier(TransformerMixin, ClassifierMixin, Estimator):
                 x = self.m1_.likelihood.mean(px) if mean else self.m1_.likelihood.sample(px)
         return from_model(self.inputs_, x)
 
+    def evaluate(self, X, y=None, *, k: int = 1000) -> dict:
+        """M2's bounds on the data, in nats per example of M2's input (for ``m1+m2``: M1's latent means):
+        log p(x) = log sum_y p(y) p(x|y) with each p(x|y) importance-weighted (k samples), the
+        unlabelled bound U(x) (Kingma et al. 2014, eq. 7), and the accuracy when labels ``y`` are given."""
+        from vaekit.apps.semisupervised.objective import unlabelled_bound
+        from vaekit.evaluate import log_likelihood
+
+        self._check_fitted()
+        k = checks.integer("k", k, low=1)
+        x = self._features(X)
+        K = len(self.classes_)
+        device = self._device()
+        with self._runtime(), torch.inference_mode():
+            per_class = torch.stack([log_likelihood(self.model_, x.to(device), torch.full((len(x),), c), k=k)
+                                     for c in range(K)])  # (K, N): log p(x|y)
+            log_px = torch.logsumexp(per_class.double(), 0) - np.log(K)
+            torch.manual_seed(0)
+            u = torch.cat([unlabelled_bound(self.model_, xb.to(device), self.model_.classify(xb.to(device)))[0].cpu()
+                           for xb in x.split(1024)])
+        record = {"n_examples": len(x), "k": k, "log_likelihood": float(log_px.mean()),
+                  "unlabelled_bound": float(u.double().mean()), "units": "nats per example of M2's input"}
+        if y is not None:
+            record["accuracy"] = float(np.mean(self.predict(X) == np.asarray(y).ravel()))
+        return record
+
     # -- persistence -----------------------------------------------------------------------------
     def _fitted_state(self) -> dict:
         return {"inputs": self.inputs_.to_dict(), "classes": self.classes_.tolist(),

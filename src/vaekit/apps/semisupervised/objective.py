@@ -18,8 +18,6 @@ from torch.distributions import Categorical
 from vaekit.models import SemiSupervisedVAE
 from vaekit.objectives import Terms, elbo
 
-UNLABELLED = -1
-
 
 def unwrap(model):
     """The module inside a DistributedDataParallel wrapper (forward calls go through the wrapper)."""
