@@ -230,3 +230,20 @@ def test_ctrl_c_leaves_a_resumable_checkpoint(tmp_path):
     assert (out / "checkpoint.pt").exists() and not (out / "config.json").exists()
     assert main(["train", "--resume", str(out), "--set", "train.epochs=3", "--k", "2"]) == 0
     assert (out / "config.json").exists()
+
+
+def test_help_and_info_import_no_torch(run_dir):
+    """`vaekit --help`, a command's --help and `vaekit info` start fast: they never import torch
+    (the start-up time itself is measured by benchmarks/cli_startup.py)."""
+    probe = ("import sys; from vaekit.cli import main; main({argv!r}); "
+             "print('heavy:', sorted(m for m in ('torch', 'sklearn', 'pandas') if m in sys.modules))")
+    for argv in (["--help"], ["train", "--help"], ["detect", "fit", "--help"], ["info", str(run_dir)]):
+        out = subprocess.run([sys.executable, "-c", probe.format(argv=argv)], capture_output=True, text=True,
+                             check=False).stdout
+        assert "heavy: []" in out, (argv, out[-300:])
+
+
+def test_threads_option_after_the_command_and_its_checks(run_dir, capsys):
+    assert main(["info", str(run_dir), "--threads", "2"]) == 0
+    assert main(["info", str(run_dir), "--threads", "0"]) == 2
+    assert "--threads must be 1 or more" in capsys.readouterr().err

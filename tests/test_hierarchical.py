@@ -140,7 +140,7 @@ def test_bad_input_is_named():
         elbo(model, x, torch.zeros(4))
     with pytest.raises(ValueError, match="positive number"):
         log_likelihood(model, x, k=0)
-    with pytest.raises(ValueError, match="Unknown prior"):
+    with pytest.raises(ValueError, match="model.prior must be one of"):
         build_model(config("flat"))
 
 

@@ -41,14 +41,15 @@ def test_bernoulli_matches_scipy():
 
 @pytest.mark.parametrize("scale", ["predicted", "learned", 0.7])
 def test_gaussian_matches_scipy(scale):
+    """log N(x | loc, sd) against scipy, with the scale computed here by hand (not by the library)."""
     lik = GaussianLikelihood(event_shape=(D,), scale=scale)
     h = params(lik.n_params)
     x = torch.randn(B, D)
     px = lik(h, 1)
-    if scale == "predicted":
-        sd = np64(positive(h[:, 1]))
+    if scale == "predicted":  # softplus of the raw output above the floor of 0.02 data units
+        sd = np.log1p(np.exp(np64(h[:, 1]))) + 0.02
     elif scale == "learned":
-        sd = np.broadcast_to(np64(positive(lik.raw_scale)), (B, D))
+        sd = np.broadcast_to(np.log1p(np.exp(np64(lik.raw_scale.detach()))) + 0.02, (B, D))
     else:
         sd = np.full((B, D), 0.7)
     ref = stats.norm.logpdf(np64(x), np64(h[:, 0]), sd).sum(-1)

@@ -80,6 +80,14 @@ def test_charts_are_pngs(tmp_path):
         assert png_size(feature_plots(real, fake, tmp_path / f"{kind}.png", kind=kind)) == (600, 260)
 
 
+def test_curves_draw_the_validation_median_when_recorded(tmp_path):
+    records = [{"epoch": e, "train_elbo": -e, "val_elbo": -e - 1, "train_kl": 1.0, "val_kl": 1.2} for e in range(1, 4)]
+    plain = curves(records, tmp_path / "plain.png")
+    with_median = curves([{**r, "val_elbo_median": r["val_elbo"] + 0.5} for r in records], tmp_path / "median.png")
+    assert png_size(with_median) == png_size(plain)
+    assert plain.read_bytes() != with_median.read_bytes()
+
+
 def test_report_embeds_pictures_and_numbers(tmp_path):
     save_grid(np.zeros((4, 1, 8, 8)), tmp_path / "samples.png")
     (tmp_path / "evaluation.json").write_text(json.dumps({"elbo": -12.5, "split": "test", "units": "nats"}))

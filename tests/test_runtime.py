@@ -20,12 +20,19 @@ def binary_data(n: int, seed: int = 0) -> torch.Tensor:
     return (torch.rand(n, 10, generator=torch.Generator().manual_seed(seed)) > 0.5).float()
 
 
-def test_auto_precision_uses_bf16_only_where_the_cpu_has_it(monkeypatch):
+def test_auto_precision_uses_bf16_only_for_big_models_on_cpus_that_have_it(monkeypatch):
+    """Both CPU kinds are simulated, so both branches run on whichever machine runs the tests."""
     cpu = torch.device("cpu")
+    small = rt.matmul_work(build_model(ModelConfig(input_shape=(64,), latent_dim=8, hidden=(256, 128))), 64)
+    big = rt.matmul_work(build_model(ModelConfig(input_shape=(784,), latent_dim=32, hidden=(1024, 1024))), 512)
+    assert small == 64 * (64 * 256 + 256 * 128 + 128 * 16 + 8 * 128 + 128 * 256 + 256 * 64)  # weights x batch
+    assert small < rt.BF16_MIN_WORK <= big
     monkeypatch.setattr(rt, "cpu_has_fast_bf16", lambda: False)
-    assert rt.autocast_dtype("auto", cpu) is None
+    assert rt.autocast_dtype("auto", cpu, work=big) is None  # emulated bf16 is far slower
     monkeypatch.setattr(rt, "cpu_has_fast_bf16", lambda: True)
-    assert rt.autocast_dtype("auto", cpu) is torch.bfloat16
+    assert rt.autocast_dtype("auto", cpu, work=big) is torch.bfloat16
+    assert rt.autocast_dtype("auto", cpu, work=small) is None  # per-step overhead: fp32 is faster
+    assert rt.autocast_dtype("auto", cpu) is None
     assert rt.autocast_dtype("fp32", cpu) is None and rt.autocast_dtype("bf16", cpu) is torch.bfloat16
     with pytest.raises(ValueError, match="Unknown precision 'half'"):
         rt.autocast_dtype("half", cpu)
@@ -52,8 +59,9 @@ def test_num_threads_sets_and_restores(monkeypatch):
         with rt.num_threads(3):
             assert torch.get_num_threads() == 3
         assert torch.get_num_threads() == 2
-        with rt.num_threads(-1):  # leave as is
-            assert torch.get_num_threads() == 2
+        with rt.num_threads(-1):  # every available core
+            assert torch.get_num_threads() == rt.available_cores()
+        assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(1)
 

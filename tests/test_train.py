@@ -121,7 +121,10 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tm
     assert all(torch.equal(good["model"][k], v) for k, v in kept["model"].items())
 
 
-def test_early_stopping_restores_the_best_weights():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_early_stopping_restores_the_best_weights(precision):
+    """Whatever precision trains (both forced here, so both run on any CPU), validation is float32 and
+    matches dataset_elbo exactly."""
     x_val = data(64, seed=9)
     best = {}
 
@@ -129,7 +132,8 @@ def test_early_stopping_restores_the_best_weights():
         if record["val_elbo"] >= max(best.get("v", -1e9), -1e9):
             best["v"] = record["val_elbo"]
 
-    model, h = train(epochs=40, patience=2, lr=0.05, x_val=x_val, callbacks=[remember])
+    model, h = train(epochs=40, patience=2, lr=0.05, x_val=x_val, callbacks=[remember], precision=precision)
+    assert h.precision == precision
     assert h.stopped_early and h.best_val_elbo == best["v"]
     assert len(h.records) == h.best_epoch + 2
     assert dataset_elbo(model, x_val)["elbo"] == pytest.approx(h.best_val_elbo, abs=1e-4)

@@ -42,6 +42,12 @@ def choice(name: str, value, options: Sequence) -> object:
     return value
 
 
+def boolean(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}.")
+    return value
+
+
 def widths(name: str, value) -> tuple[int, ...]:
     """Layer widths: a sequence of positive integers (one integer means one layer; empty means none)."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):

@@ -157,16 +157,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def set_threads(n: int | None) -> None:
-    """CPU threads for torch: ``--threads N`` (-1: all cores), else the library's policy (one on
-    machines with two cores or fewer, where OpenMP workers spinning against other processes slow
-    small models down)."""
-    from vaekit.runtime import default_threads
-    from vaekit.runtime import set_threads as use_threads
-
-    if n is not None and (n == 0 or n < -1):
+    """CPU threads for torch: ``--threads N`` (-1: all cores). Without it, every heavy path applies the
+    library's policy itself (one thread on machines with two cores or fewer, where OpenMP workers
+    spinning against other processes slow small models down). Before torch is imported the choice goes
+    through OMP_NUM_THREADS, so commands that need no torch (``--help``, ``info``) never import it."""
+    if n is None:
+        return
+    if n == 0 or n < -1:
         raise UserError(f"--threads must be 1 or more, or -1 for all cores; got {n}.")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    use_threads(cores if n == -1 else (n or default_threads()))
+    n = cores if n == -1 else n
+    if "torch" in sys.modules:
+        from vaekit.runtime import set_threads as use_threads
+
+        use_threads(n)
+    else:
+        os.environ["OMP_NUM_THREADS"] = str(n)
 
 
 def report(message: str) -> int:

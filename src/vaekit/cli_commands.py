@@ -27,6 +27,8 @@ def cmd_train(args) -> int:
         return train_classifier(args.data, args.labels, args.out, overwrite=args.overwrite,
                                 params=settings_from_sets(args.set))
 
+    if args.k < 1:
+        raise UserError(f"--k must be a positive number of importance samples (e.g. 100), got {args.k}.")
     resume = args.resume is not None
     out = Path(args.resume) if isinstance(args.resume, str) else None
     if resume:
@@ -70,8 +72,8 @@ def settings_from_sets(items: list[str]) -> dict:
 
 
 def directory_kind(path: str) -> tuple[str, dict]:
-    """("run" | "estimator" | "model", config.json) of any directory vaekit writes."""
-    from vaekit.io import read_config
+    """("run" | "estimator" | "model", config.json) of any directory vaekit writes (no torch needed)."""
+    from vaekit.io_config import read_config
 
     meta = read_config(path)
     extra = meta.get("extra", {})
@@ -101,7 +103,7 @@ def cmd_evaluate(args) -> int:
 
         model, cfg, data_meta = load_run(args.run_dir)
         x, _ = load_for_run(args.data, cfg, data_meta).split(args.split)
-        record = evaluate_model(model, data_meta, x, k=args.k)
+        record = evaluate_model(model, data_meta, x, k=args.k, progress=True)
         record["split"], record["data"] = args.split, args.data or cfg.data.source
         default = Path(args.run_dir) / EVALUATION
         title = f"{args.split} split of {record['data']}"
@@ -174,7 +176,12 @@ def cmd_sample(args) -> int:
         return sample_class(args.run_dir, args.klass, args.n, args.out, seed=args.seed, mean=args.mean,
                             overwrite=args.overwrite)
 
+    if args.n < 0:
+        raise UserError(f"-n must be 0 or more samples, got {args.n}.")
     model, _, meta = load_run(args.run_dir)
+    if args.n == 0:
+        print("nothing to do: -n 0 asks for no samples")
+        return 0
     mean = args.mean or (bool(meta.image_shape) and not args.random)
     x = sample(model, args.n, seed=args.seed, mean=mean)
     print(f"wrote {images_or_table(args.out, x, meta)}")
@@ -184,6 +191,8 @@ def cmd_sample(args) -> int:
 def cmd_reconstruct(args) -> int:
     from vaekit.run import load_for_run, load_run, reconstruct
 
+    if args.n < 0:
+        raise UserError(f"-n must be 0 (every example) or a positive number, got {args.n}.")
     model, cfg, meta = load_run(args.run_dir)
     x, _ = load_for_run(args.data, cfg, meta).split(args.split)
     x = x[: args.n] if args.n else x
@@ -227,6 +236,10 @@ def cmd_interpolate(args) -> int:
     from vaekit.evaluate import posterior_means
     from vaekit.run import decode_mean, interpolation_latents, load_for_run, load_run
 
+    if args.steps < 0:
+        raise UserError(f"--steps must be 0 or more, got {args.steps}.")
+    if args.steps < 2:
+        print(f"--steps {args.steps}: drawing the two end points only")
     model, cfg, meta = load_run(args.run_dir)
     x, _ = load_for_run(args.data, cfg, meta).split(args.split)
     for i in (args.a, args.b):
@@ -234,13 +247,20 @@ def cmd_interpolate(args) -> int:
             raise UserError(f"Index {i} is out of range: the {args.split} split has {len(x)} examples.")
     za, zb = posterior_means(model, x[[args.a, args.b]])
     x_out = decode_mean(model, interpolation_latents(za, zb, args.steps))
-    print(f"wrote {images_or_table(args.out, x_out, meta, ncol=args.steps)}")
+    print(f"wrote {images_or_table(args.out, x_out, meta, ncol=len(x_out))}")
     return 0
 
 
 def cmd_traverse(args) -> int:
     from vaekit.run import decode_mean, load_run, traversal_latents
 
+    if args.steps < 0:
+        raise UserError(f"--steps must be 0 or more, got {args.steps}.")
+    if not args.span > 0:
+        raise UserError(f"--span must be positive, got {args.span}.")
+    if args.steps < 2:
+        print(f"--steps {args.steps}: drawing the end points -span and +span only")
+        args.steps = 2
     model, _, meta = load_run(args.run_dir)
     dims = args.dims if args.dims is not None else list(range(min(10, model.latent_dim)))
     bad = [d for d in dims if not 0 <= d < model.latent_dim]
@@ -278,23 +298,28 @@ def cmd_info(args) -> int:
 
 
 def run_info(run_dir: str) -> int:
-    from vaekit.io import read_config
-    from vaekit.run import EVALUATION, load_run
+    """What a training run is, from its config files alone (fast: no model is loaded)."""
+    from vaekit.cli_common import tomllib
+    from vaekit.io_config import read_config
 
-    _, cfg, meta = load_run(run_dir)
-    extra = read_config(run_dir)["extra"]
-    m, t, tr = cfg.model, cfg.train, extra.get("training", {})
+    meta = read_config(run_dir)
+    extra, m = meta["extra"], meta["model"]
+    toml_path = Path(run_dir) / "config.toml"
+    if not toml_path.exists():
+        raise UserError(f"{run_dir} has no config.toml; it is not a vaekit run directory.")
+    sections = tomllib.loads(toml_path.read_text())
+    t, data, tr = sections.get("train", {}), extra.get("data", {}), extra.get("training", {})
     print(f"run {run_dir}")
-    print(f"  data      {cfg.data.source} ({meta.kind}, example shape {tuple(meta.shape)}, "
-          f"{len(meta.class_names)} classes)")
-    print(f"  model     {m.family} family, {m.network} network, hidden {tuple(m.hidden)}, latent_dim {m.latent_dim}, "
-          f"{m.likelihood} likelihood, {m.prior} prior")
-    print(f"  training  {tr.get('epochs')} epochs of {t.epochs}, batch {t.batch_size}, lr {t.lr}, "
-          f"{t.objective} objective, {tr.get('seconds')} s; {tr.get('n_train')} train / "
+    print(f"  data      {sections.get('data', {}).get('source')} ({data.get('kind')}, example shape "
+          f"{tuple(data.get('shape', ()))}, {len(data.get('class_names', []))} classes)")
+    print(f"  model     {m.get('family', 'vae')} family, {m.get('network')} network, hidden {tuple(m.get('hidden', ()))}, "
+          f"latent_dim {m.get('latent_dim')}, {m.get('likelihood')} likelihood, {m.get('prior')} prior")
+    print(f"  training  {tr.get('epochs')} epochs of {t.get('epochs')}, batch {t.get('batch_size')}, lr {t.get('lr')}, "
+          f"{t.get('objective')} objective, {tr.get('seconds')} s; {tr.get('n_train')} train / "
           f"{tr.get('n_val')} val / {tr.get('n_test')} test examples")
     print(f"  validation ELBO {tr.get('val_elbo', float('nan')):.4f} nats, KL {tr.get('val_kl', float('nan')):.4f} nats "
-          f"(last epoch{'; original units' if meta.table else ''})")
-    path = Path(run_dir) / EVALUATION
+          f"(last epoch{'; original units' if data.get('table') else ''})")
+    path = Path(run_dir) / "evaluation.json"
     if path.exists():
         print_record(json.loads(path.read_text()), title="evaluation.json")
     return 0

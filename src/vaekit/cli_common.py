@@ -30,6 +30,8 @@ def command(sub, name: str, func, help: str, examples: str, *, description: str 
     p = sub.add_parser(name, help=help, description=description or help, epilog="examples:\n" + examples,
                        formatter_class=formatter)
     p.set_defaults(func=func)
+    p.add_argument("--threads", type=int, default=argparse.SUPPRESS, metavar="N",
+                   help="CPU threads: N >= 1, or -1 for all cores (default: the library's policy)")
     return p
 
 

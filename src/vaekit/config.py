@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from torch import nn
 
+from vaekit import checks
 from vaekit.hierarchical import HierarchicalVAE
 from vaekit.likelihoods import Likelihood, make_likelihood
 from vaekit.models import VAE, ConditionalVAE, GaussianEncoder, SemiSupervisedVAE
@@ -90,6 +91,59 @@ def from_dict(cls: type[C], values: dict[str, Any], *, where: str = "") -> C:
             value = tuple(value)
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def check_model_config(cfg: ModelConfig) -> ModelConfig:
+    """Every field's type and range, before anything is built; one sentence names a bad value. A single
+    integer for ``hidden`` or ``channels`` means one layer; an empty ``hidden`` a linear network."""
+    from vaekit.likelihoods import LIKELIHOODS
+
+    c = checks
+    known = sorted({*FAMILIES, *FAMILY_MODULES})
+    c.choice("model.family", cfg.family, known)
+    shape = cfg.input_shape if isinstance(cfg.input_shape, (list, tuple)) else (cfg.input_shape,)
+    input_shape = tuple(c.integer(f"model.input_shape[{i}]", v, low=1) for i, v in enumerate(shape))
+    latent_dims = tuple(c.integer(f"model.latent_dims[{i}]", v, low=1) for i, v in enumerate(cfg.latent_dims))
+    c.choice("model.network", cfg.network, ("mlp", "conv"))
+    c.choice("model.activation", cfg.activation, ("relu", "gelu", "tanh", "silu", "elu"))
+    if cfg.likelihood != "auto":
+        c.choice("model.likelihood", cfg.likelihood, sorted(LIKELIHOODS))
+    if cfg.gaussian_scale not in ("learned", "predicted"):
+        c.real("model.gaussian_scale", cfg.gaussian_scale, low=0, low_open=True,
+               hint="Use 'learned', 'predicted' or a positive number.")
+    c.choice("model.prior", cfg.prior, ("normal", "mixture", "vamp"))
+    return dataclasses.replace(
+        cfg, input_shape=input_shape, latent_dim=c.integer("model.latent_dim", cfg.latent_dim, low=1),
+        latent_dims=latent_dims, hidden=c.widths("model.hidden", cfg.hidden),
+        channels=c.widths("model.channels", cfg.channels),
+        n_categories=c.integer("model.n_categories", cfg.n_categories, low=2),
+        prior_components=c.integer("model.prior_components", cfg.prior_components, low=1),
+        n_classes=c.integer("model.n_classes", cfg.n_classes, low=0),
+        n_covariates=c.integer("model.n_covariates", cfg.n_covariates, low=0),
+        input_scale=c.real("model.input_scale", cfg.input_scale, low=0, low_open=True),
+        residual=c.boolean("model.residual", cfg.residual))
+
+
+def check_train_config(cfg: TrainConfig) -> TrainConfig:
+    """Every training setting's type and range, before any work starts."""
+    c = checks
+    c.choice("train.objective", cfg.objective, ("elbo", "iwae"))
+    c.choice("train.kl_schedule", cfg.kl_schedule, ("constant", "linear", "cyclical"))
+    c.choice("train.lr_schedule", cfg.lr_schedule, ("none", "cosine"))
+    c.choice("train.precision", cfg.precision, ("auto", "fp32", "bf16", "fp16"))
+    threads = c.integer("train.threads", cfg.threads, low=-1, hint="Use 0 (the library's choice), -1 (all cores) or N >= 1.")
+    return dataclasses.replace(
+        cfg, epochs=c.integer("train.epochs", cfg.epochs, low=1, hint="Use a whole number of passes over the data."),
+        batch_size=c.integer("train.batch_size", cfg.batch_size, low=1),
+        lr=c.real("train.lr", cfg.lr, low=0, low_open=True),
+        weight_decay=c.real("train.weight_decay", cfg.weight_decay, low=0),
+        k=c.integer("train.k", cfg.k, low=1), beta=c.real("train.beta", cfg.beta, low=0),
+        warmup_steps=c.integer("train.warmup_steps", cfg.warmup_steps, low=0),
+        free_bits=c.real("train.free_bits", cfg.free_bits, low=0),
+        grad_clip=c.real("train.grad_clip", cfg.grad_clip, low=0),
+        patience=c.integer("train.patience", cfg.patience, low=0), seed=c.integer("train.seed", cfg.seed, low=0),
+        eval_batch_size=c.integer("train.eval_batch_size", cfg.eval_batch_size, low=1), threads=threads,
+        progress=c.boolean("train.progress", cfg.progress), compile=c.boolean("train.compile", cfg.compile))
 
 
 def to_dict(config) -> dict[str, Any]:
@@ -228,6 +282,7 @@ def register_family(name: str, builder: Builder) -> None:
 def build_model(cfg: ModelConfig) -> nn.Module:
     """Networks + likelihood + prior(s), as ``cfg`` describes. The same config always gives the same
     architecture, so saved weights load into it."""
+    cfg = check_model_config(cfg)
     if cfg.family not in FAMILIES and cfg.family in FAMILY_MODULES:
         importlib.import_module(FAMILY_MODULES[cfg.family])
     if cfg.family not in FAMILIES:

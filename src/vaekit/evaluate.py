@@ -83,7 +83,8 @@ def dataset_elbo(model, x, y=None, *, batch_size: int = 1024, seed: int = 0,
 @torch.inference_mode()
 def log_likelihood(model, x, y=None, *, k: int = 1000, seed: int = 0,
                    samples_per_chunk: int = SAMPLES_PER_CHUNK, dtype: torch.dtype | None = None,
-                   weights=None, features: torch.Tensor | None = None, contributions: bool = False):
+                   weights=None, features: torch.Tensor | None = None, contributions: bool = False,
+                   progress: bool = False):
     """Importance-weighted estimate of log p(x) per example, (N,) nats on the CPU (Burda et al. 2015,
     eq. 8 with k samples from q(z|x)); a lower bound in expectation that tightens as k grows. The one
     importance-weighted estimator: it works on every model through ``objectives.log_weights``.
@@ -94,7 +95,7 @@ def log_likelihood(model, x, y=None, *, k: int = 1000, seed: int = 0,
     exact for likelihoods that factorise given z. ``weights="likelihood"`` drops the prior/posterior
     ratio (log (1/k) sum_i p(x|z_i), the reconstruction probability of An & Cho 2015). With
     ``contributions=True`` also returns (N, F) per-feature terms -E[log p(x_f|z)] under the
-    self-normalised importance weights.
+    self-normalised importance weights. ``progress`` shows a bar (a line every 30 s off a terminal).
     """
     if int(k) < 1:
         raise ValueError(f"k must be a positive number of importance samples, got {k}.")
@@ -107,8 +108,10 @@ def log_likelihood(model, x, y=None, *, k: int = 1000, seed: int = 0,
     k_chunk = min(k, samples_per_chunk)
     mask = None if features is None else torch.as_tensor(features, dtype=torch.float32, device=device)
     out, parts = [], []
+    bar = progress_bar(progress, len(x) if hasattr(x, "__len__") else None, "log p(x)")
     with seeded(seed, device):
         for xb, yb in batches(x, y, batch_size=batch, device=device):
+            bar.update(len(xb))
             acc = torch.full((len(xb),), -math.inf, device=device)
             contrib = None
             for start in range(0, k, k_chunk):
@@ -135,10 +138,22 @@ def log_likelihood(model, x, y=None, *, k: int = 1000, seed: int = 0,
             out.append((acc - math.log(k)).cpu())
             if contributions:
                 parts.append(contrib.double().cpu())
+    bar.close()
     model.train(was_training)
     if not out:
         raise ValueError("Cannot evaluate on an empty dataset.")
     return (torch.cat(out), torch.cat(parts)) if contributions else torch.cat(out)
+
+
+def progress_bar(show: bool, total: int | None, what: str):
+    """A tqdm bar on a terminal; off a terminal, a line at most every 30 s."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    tty = sys.stderr.isatty()
+    return tqdm(total=total, disable=not show, unit="example", desc=what, dynamic_ncols=True,
+                mininterval=0.1 if tty else 30.0)
 
 
 def rows_within_memory(model, floats: int = 1 << 26) -> int:
@@ -215,7 +230,8 @@ def active_units_per_layer(model, x, y=None, *, threshold: float = 0.01, batch_s
 
 
 @heavy
-def evaluate(model, x, y=None, *, k: int = 1000, seed: int = 0, batch_size: int = 1024) -> dict:
+def evaluate(model, x, y=None, *, k: int = 1000, seed: int = 0, batch_size: int = 1024,
+             progress: bool = False) -> dict:
     """All of the above in one record (nats per example and bits/dim), computed in float32."""
     if int(k) < 0:
         raise ValueError(f"k must be 0 (skip log p(x)) or a positive number of importance samples, got {k}.")
@@ -223,7 +239,7 @@ def evaluate(model, x, y=None, *, k: int = 1000, seed: int = 0, batch_size: int 
     e = dataset_elbo(model, x, y, batch_size=batch_size, seed=seed)
     record = {**e, "n_examples": len(x), "n_dims": n_dims, "elbo_bits_per_dim": bits_per_dim(-e["elbo"], n_dims)}
     if k:
-        ll = log_likelihood(model, x, y, k=k, seed=seed).double()
+        ll = log_likelihood(model, x, y, k=k, seed=seed, progress=progress).double()
         record.update(k=int(k), log_likelihood=float(ll.mean()), log_likelihood_median=float(ll.median()),
                       nll=float(-ll.mean()), bits_per_dim=bits_per_dim(float(-ll.mean()), n_dims))
     per_layer = active_units_per_layer(model, x, y, batch_size=batch_size)

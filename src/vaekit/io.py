@@ -9,7 +9,6 @@ and the separate "vaekit-hierarchical" format) are upgraded on load (``vaekit.io
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -20,15 +19,8 @@ from safetensors.torch import load, save_file
 
 from vaekit.atomic import atomic_write, atomic_write_text
 from vaekit.config import ModelConfig, build_model, from_dict, to_dict
-from vaekit.io_upgrade import FORMATS_V1, upgrade, upgrade_weights
-
-FORMAT = "vaekit-model"
-FORMAT_VERSION = 2
-CONFIG, WEIGHTS = "config.json", "model.safetensors"
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+from vaekit.io_config import CONFIG, FORMAT, FORMAT_VERSION, WEIGHTS, read_config, sha256
+from vaekit.io_upgrade import upgrade_weights
 
 
 def write_model_dir(path: Path, tensors: dict, meta: dict) -> Path:
@@ -52,28 +44,6 @@ def save_model(model: torch.nn.Module, config: ModelConfig, path: str | Path, *,
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "family": config.family, "kind": kind,
             "model": to_dict(config), "extra": extra or {}}
     return write_model_dir(path, tensors, meta)
-
-
-def read_config(path: str | Path) -> dict[str, Any]:
-    """``path/config.json`` of any saved vaekit directory, upgraded to the current format."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"No saved model at {path}: that path does not exist; check it.")
-    if not path.is_dir():
-        raise FileNotFoundError(f"No saved model at {path}: expected a directory with {CONFIG} and {WEIGHTS}.")
-    try:
-        meta = json.loads((path / CONFIG).read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path} has no {CONFIG}; it is not a saved vaekit model.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path / CONFIG} is damaged (not valid JSON: {e}); save the model again.") from None
-    if not isinstance(meta, dict) or meta.get("format") not in (FORMAT, *FORMATS_V1):
-        raise ValueError(f"{path / CONFIG} is not a vaekit model config.")
-    version = meta.get("format_version", 0)
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(f"{path} was saved by a newer vaekit (format version {version}; this vaekit reads "
-                         f"up to {FORMAT_VERSION}); upgrade vaekit.")
-    return upgrade(meta)
 
 
 def read_weights(path: Path, meta: dict) -> dict[str, torch.Tensor]:

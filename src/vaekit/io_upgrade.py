@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import copy
 
-import torch
-
 FORMATS_V1 = ("vaekit-hierarchical",)
 DETECTORS = ("AnomalyDetector", "TimeSeriesDetector")
 
@@ -41,6 +39,8 @@ def upgrade(meta: dict) -> dict:
         min_scale = float(extra.get("params", {}).get("min_scale", 0.0))
         meta["model"].update(likelihood="table", likelihood_options={"columns": columns, "min_scale": min_scale})
         steps.append(["truncate", "likelihood.raw_scale", n_numeric])
+    if meta["model"].get("likelihood") == "gaussian":  # format 1: the Gaussian scale's floor was 1e-3
+        meta["model"].setdefault("likelihood_options", {}).setdefault("min_scale", 1e-3)
     meta["model"].setdefault("family", "vae")
     meta["family"] = meta["model"]["family"]
     meta.setdefault("kind", extra.get("estimator") or ("run" if "run" in extra else "model"))
@@ -59,7 +59,7 @@ def detector_columns(layout: dict) -> list[dict]:
     return columns
 
 
-def upgrade_weights(meta: dict, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def upgrade_weights(meta: dict, state: dict) -> dict:
     """Apply the renames ``upgrade`` recorded for a format-1 directory."""
     for step in meta.get("weight_upgrades", []):
         if step[0] == "prefix":

@@ -1,7 +1,8 @@
 """Pictures of a run: image grids (Pillow, exact pixel sizes) and charts (matplotlib, Agg backend).
 
-Image data gets grids of samples, reconstructions and traversals; tables get histograms of real vs
-sampled features and scatter plots of reconstructions. Every function writes a PNG atomically.
+Image data gets grids of samples, reconstructions and traversals; tables (and other flat data) get
+histograms of real vs sampled values and scatter plots of original vs reconstructed values per column.
+Every function writes a PNG atomically.
 """
 
 from __future__ import annotations
@@ -94,25 +95,36 @@ def figure(path: str | Path, draw, *, size=(6.0, 4.0)) -> Path:
     return path
 
 
-def curves(records: list[dict], path: str | Path, *, shift: float = 0.0) -> Path:
-    """Train/validation ELBO and KL per epoch (nats per example)."""
+def curves(records: list[dict], path: str | Path, *, shift: float = 0.0, noun: str = "example") -> Path:
+    """Train/validation ELBO (mean, and the validation median when the records hold
+    ``val_elbo_median``) and KL per epoch, in nats per ``noun``; a dotted line at the best epoch.
+    ``shift`` (the preprocessing's log-Jacobian) puts model-space ELBOs into the data's units."""
+    epochs = [r["epoch"] for r in records]
+    marker = "o" if len(records) <= 20 else None
+    score = "val_elbo" if records and "val_elbo" in records[0] else "train_elbo"
+    best = max(records, key=lambda r: r.get(score, -math.inf))["epoch"] if records else None
+
     def draw(fig):
         a, b = fig.subplots(1, 2)
-        epochs = [r["epoch"] for r in records]
-        for key, label in (("train_elbo", "train"), ("val_elbo", "validation")):
+        for key, label, style in (("train_elbo", "train, mean", "-"), ("val_elbo", "validation, mean", "-"),
+                                  ("val_elbo_median", "validation, median", "--")):
             if records and key in records[0]:
-                a.plot(epochs, [r[key] + shift for r in records], label=label)
+                a.plot(epochs, [r[key] + shift for r in records], style, marker=marker, ms=3, label=label)
         for key, label in (("train_kl", "train"), ("val_kl", "validation")):
             if records and key in records[0]:
-                b.plot(epochs, [r[key] for r in records], label=label)
-        a.set(title="ELBO (nats, higher is better)", xlabel="epoch")
-        b.set(title="KL (nats)", xlabel="epoch")
-        a.legend(), b.legend()
+                b.plot(epochs, [r[key] for r in records], marker=marker, ms=3, label=label)
+        for ax in (a, b):
+            ax.xaxis.get_major_locator().set_params(integer=True)
+            if best is not None:
+                ax.axvline(best, color="gray", ls=":", lw=1, label=f"best epoch ({best})")
+            ax.legend(fontsize=8)
+        a.set(title="ELBO (higher is better)", xlabel="epoch", ylabel=f"nats per {noun}")
+        b.set(title="KL(q(z|x) || p(z))", xlabel="epoch", ylabel=f"nats per {noun}")
     return figure(path, draw, size=(9, 3.5))
 
 
 def latent_map(z: np.ndarray, path: str | Path, *, y: np.ndarray | None = None,
-               class_names: list[str] = ()) -> Path:
+               class_names: list[str] = (), title: str = "Latent means of the test set") -> Path:
     """Latent means in 2-D (the latents themselves when L = 2, else their first two principal
     components), coloured by label when there are labels."""
     z = np.asarray(z, np.float64)
@@ -136,30 +148,36 @@ def latent_map(z: np.ndarray, path: str | Path, *, y: np.ndarray | None = None,
                 ax.scatter(xy[sel, 0], xy[sel, 1], s=6, alpha=0.7, label=name)
             if len(np.unique(y)) <= 20:
                 ax.legend(markerscale=2, fontsize=7, loc="best")
-        ax.set(xlabel=labels[0], ylabel=labels[1], title="Latent means of the test set")
+        ax.set(xlabel=labels[0], ylabel=labels[1], title=title)
     return figure(path, draw, size=(5.5, 5))
 
 
 def feature_plots(real: pd.DataFrame, other: pd.DataFrame, path: str | Path, *, kind: str,
                   max_features: int = 12) -> Path:
-    """Per feature: histograms of real vs sampled (``kind="samples"``) or a scatter of original vs
-    reconstructed values (``kind="reconstructions"``); categories as bar charts."""
+    """Per feature: histograms of real vs sampled values (``kind="samples"``) or a scatter of
+    original vs reconstructed values (``kind="reconstructions"``); categories as frequency bars."""
     cols = list(real.columns)[:max_features]
     ncol = min(4, len(cols))
     nrow = math.ceil(len(cols) / ncol)
+    name = "sampled" if kind == "samples" else "reconstructed"
 
     def draw(fig):
         axes = np.atleast_1d(fig.subplots(nrow, ncol, squeeze=False)).ravel()
         for ax, c in zip(axes, cols, strict=False):
             numeric = pd.api.types.is_numeric_dtype(real[c])
             if not numeric:
-                counts = pd.DataFrame({"real": real[c].value_counts(normalize=True),
-                                       kind: other[c].value_counts(normalize=True)}).fillna(0)
-                counts.plot.bar(ax=ax, legend=False)
+                first = "real" if kind == "samples" else "original"
+                counts = pd.DataFrame({first: real[c].value_counts(normalize=True),
+                                       name: other[c].value_counts(normalize=True)}).fillna(0)
+                counts.plot.bar(ax=ax, legend=False, rot=0)
+                ax.set(ylabel="fraction")
+                ax.legend(fontsize=7)
             elif kind == "samples":
                 bins = np.histogram_bin_edges(np.concatenate([real[c], other[c]]).astype(float), 30)
                 ax.hist(real[c], bins=bins, alpha=0.5, density=True, label="real")
                 ax.hist(other[c], bins=bins, alpha=0.5, density=True, label="sampled")
+                ax.set(ylabel="density")
+                ax.legend(fontsize=7)
             else:
                 ax.scatter(real[c], other[c], s=4, alpha=0.6)
                 lo, hi = float(np.min(real[c])), float(np.max(real[c]))
@@ -168,8 +186,6 @@ def feature_plots(real: pd.DataFrame, other: pd.DataFrame, path: str | Path, *, 
             ax.set_title(str(c), fontsize=8)
         for ax in axes[len(cols):]:
             ax.axis("off")
-        if kind == "samples" and len(axes):
-            axes[0].legend(fontsize=7)
     return figure(path, draw, size=(3 * ncol, 2.6 * nrow))
 
 
@@ -180,9 +196,10 @@ def draw_run_pictures(run_dir: str | Path, model, meta: DataMeta, x: torch.Tenso
     from vaekit.generate import decode_mean, reconstruct, sample, traversal_latents
 
     run_dir = Path(run_dir)
-    written = [curves(records, run_dir / "curves.png", shift=meta.log_jacobian)] if records else []
+    noun = "image" if meta.image_shape else ("row" if meta.kind == "table" else "example")
+    written = [curves(records, run_dir / "curves.png", shift=meta.log_jacobian, noun=noun)] if records else []
     samples = sample(model, n)
-    originals = x[:32]
+    originals = x[:32] if meta.image_shape else x[:500]  # 16 image pairs; enough points for a scatter
     recons = reconstruct(model, originals)
     if meta.image_shape:
         written.append(save_grid(as_images(samples, meta), run_dir / "samples.png"))
@@ -203,5 +220,5 @@ def draw_run_pictures(run_dir: str | Path, model, meta: DataMeta, x: torch.Tenso
                                      kind="reconstructions"))
     z = posterior_means(model, x).numpy()
     written.append(latent_map(z, run_dir / "latent.png", y=None if y is None else y.numpy(),
-                              class_names=meta.class_names))
+                              class_names=meta.class_names, title=f"Latent means of the test {noun}s"))
     return written

@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import logging
 import math
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +22,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaekit.config import ModelConfig, TrainConfig, build_model, from_dict, to_dict
-from vaekit.data import DEFAULTS, DataConfig, DataMeta, Dataset, load, tabular
-from vaekit.data.dataset import choose_likelihood
+from vaekit.config import (
+    ModelConfig,
+    TrainConfig,
+    build_model,
+    check_model_config,
+    check_train_config,
+    from_dict,
+    to_dict,
+)
+from vaekit.data import BUILTINS, DEFAULTS, DataConfig, DataMeta, Dataset, load, tabular
+from vaekit.data.dataset import check_data_config, choose_likelihood
 from vaekit.atomic import atomic_write_text
 from vaekit.evaluate import evaluate
 from vaekit.generate import decode_mean, interpolation_latents, reconstruct, sample, traversal_latents  # noqa: F401
@@ -36,6 +46,7 @@ except ModuleNotFoundError:  # Python 3.10: the same parser from PyPI
     import tomli as tomllib
 
 CONFIG_TOML, EVALUATION = "config.toml", "evaluation.json"
+log = logging.getLogger("vaekit")
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 BASE = {"model": {"likelihood": "auto"}}  # fields the data decides unless a config says otherwise
 
@@ -137,7 +148,8 @@ def resolve_config(*, data: str | None = None, config_file: str | Path | None = 
         set_layer.setdefault(section, {})[key] = value
     source = merge(file_layer, data_layer, set_layer)["data"].get("source", DataConfig.source)
     sections = merge(BASE, DEFAULTS.get(source, {}), file_layer, data_layer, set_layer)
-    return RunConfig(**{s: from_dict(c, sections[s], where=f"{s}.") for s, c in SECTIONS.items()})
+    cfg = RunConfig(**{s: from_dict(c, sections[s], where=f"{s}.") for s, c in SECTIONS.items()})
+    return RunConfig(check_data_config(cfg.data), check_model_config(cfg.model), check_train_config(cfg.train))
 
 
 def read_run_config(run_dir: str | Path, sets: list[str] = ()) -> RunConfig:
@@ -147,6 +159,15 @@ def read_run_config(run_dir: str | Path, sets: list[str] = ()) -> RunConfig:
     if not path.exists():
         raise FileNotFoundError(f"{run_dir} has no {CONFIG_TOML}; it is not a vaekit run directory.")
     return resolve_config(config_file=path, sets=sets)
+
+
+def data_notes(meta: DataMeta, model: ModelConfig) -> list[str]:
+    """What the run decided from the data, in sentences for its log."""
+    notes = [f"data: {meta.scaling}"] if meta.scaling else []
+    notes.append(f"model: {model.likelihood} likelihood, {model.network} network"
+                 + (" (linear: hidden=[])" if not model.hidden and model.network == "mlp" else
+                    f" with hidden widths {list(model.hidden)}"))
+    return notes
 
 
 def fill_from_data(cfg: ModelConfig, meta: DataMeta) -> ModelConfig:
@@ -191,9 +212,26 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, overwrite: bool = False, r
     """The main job: load data, build and fit a model, save it, evaluate on the test split, draw
     pictures and the report. Returns the evaluation record."""
     run_dir = Path(run_dir)
+    source = cfg.data.source
+    if source not in BUILTINS and Path(source).expanduser().exists():  # the run works from any folder later
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, source=str(Path(source).expanduser().resolve())))
     dataset = load(config=cfg.data)
     cfg = dataclasses.replace(cfg, model=fill_from_data(cfg.model, dataset.meta))
+    for note in data_notes(dataset.meta, cfg.model):
+        log.info(note)
+        print(note)
+    created = not run_dir.exists()
     prepare_run_dir(run_dir, overwrite=overwrite, resume=resume)
+    try:
+        return run_in(cfg, run_dir, dataset, resume=resume, eval_k=eval_k, pictures=pictures)
+    except Exception:
+        if created and not (run_dir / CHECKPOINT).exists():  # a failed start leaves nothing behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def run_in(cfg: RunConfig, run_dir: Path, dataset: Dataset, *, resume: bool, eval_k: int, pictures: bool) -> dict:
+    """``train_run``'s work once the run directory is prepared."""
     atomic_write_text(run_dir / CONFIG_TOML, to_toml(cfg.to_sections()))
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model)
@@ -209,10 +247,13 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, overwrite: bool = False, r
                 "n_train": len(dataset.x_train), "n_val": len(dataset.x_val), "n_test": len(dataset.x_test),
                 "val_elbo": last.get("val_elbo", math.nan) + shift, "val_kl": last.get("val_kl", math.nan),
                 "train_elbo": last.get("train_elbo", math.nan) + shift}
+    from vaekit.report import training_details  # saved-weights epoch, validation spread, date, versions, device
+
+    training.update(training_details(model, history, cfg.train, x_val=x_val, meta=dataset.meta))
     save_model(model, cfg.model, run_dir, kind="run",
                extra={"run": 1, "data": dataset.meta.to_dict(), "training": training})
     x_test, y_test = dataset.split("test") if len(dataset.x_test) else dataset.split("all")
-    record = evaluate_model(model, dataset.meta, x_test, k=eval_k)
+    record = evaluate_model(model, dataset.meta, x_test, k=eval_k, progress=cfg.train.progress)
     record["split"] = "test" if len(dataset.x_test) else "all"
     atomic_write_text(run_dir / EVALUATION, json.dumps(record, indent=2))
     if pictures:
@@ -248,10 +289,10 @@ def load_for_run(source: str | None, cfg: RunConfig, meta: DataMeta) -> Dataset:
     return dataset
 
 
-def evaluate_model(model, meta: DataMeta, x: torch.Tensor, *, k: int = 1000) -> dict:
+def evaluate_model(model, meta: DataMeta, x: torch.Tensor, *, k: int = 1000, progress: bool = False) -> dict:
     """ELBO, importance-weighted log-likelihood, KL, active units and reconstruction error. Densities
     are in nats in the data's original units (the standardisation's log-Jacobian is added)."""
-    record = evaluate(model, x, k=k)
+    record = evaluate(model, x, k=k, progress=progress)
     shift = float(np.mean(meta.log_jacobian_rows(x)))
     for key in ("elbo", "log_px_z", "log_likelihood", "log_likelihood_median"):
         if key in record:

@@ -38,8 +38,24 @@ def cpu_has_fast_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for a precision setting, or None for plain float32."""
+def matmul_work(model: torch.nn.Module, batch: int) -> int:
+    """Multiply-accumulates of the model's linear and convolution weights per forward pass of a batch:
+    batch x sum of weight sizes, a machine-independent measure of a step's arithmetic."""
+    weights = sum(m.weight.numel() for m in model.modules()
+                  if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d)))
+    return int(batch) * int(weights)
+
+
+# bf16 autocast pays on CPUs with bf16 hardware only when a step's arithmetic outweighs the casts and
+# per-step overhead: benchmarks/results/precision_*.md measures steps/s against this work.
+BF16_MIN_WORK = 2e8
+
+
+def autocast_dtype(precision: str, device: torch.device, *, work: int | None = None) -> torch.dtype | None:
+    """The autocast dtype for a precision setting, or None for plain float32. ``"auto"`` is
+    deterministic: bf16 on CUDA GPUs that support it; on CPUs only with bf16 hardware (AVX512-BF16 or
+    AMX) and a model whose matmul work per step (``matmul_work``) is at least ``BF16_MIN_WORK``, where the
+    measurement shows bf16 faster; float32 everywhere else."""
     if precision == "fp32":
         return None
     if precision == "bf16":
@@ -49,7 +65,8 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-        return torch.bfloat16 if device.type == "cpu" and cpu_has_fast_bf16() else None
+        big = work is not None and work >= BF16_MIN_WORK
+        return torch.bfloat16 if device.type == "cpu" and cpu_has_fast_bf16() and big else None
     raise ValueError(f"Unknown precision {precision!r}; choose 'auto', 'fp32', 'bf16' or 'fp16'.")
 
 
@@ -78,16 +95,19 @@ def default_threads() -> int:
     current = torch.get_num_threads()
     if CHOSEN["threads"] or "OMP_NUM_THREADS" in os.environ or current != TORCH_DEFAULT_THREADS:
         return current
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 1 if cores <= 2 else current
+    return 1 if available_cores() <= 2 else current
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 @contextlib.contextmanager
 def num_threads(n: int = 0):
-    """Run the block with ``n`` CPU threads (0 = ``default_threads()``, -1 = leave as is), then
-    restore the caller's setting."""
+    """Run the block with ``n`` CPU threads (0 = ``default_threads()``, -1 = every available core),
+    then restore the caller's setting."""
     before = torch.get_num_threads()
-    n = default_threads() if n == 0 else n
+    n = default_threads() if n == 0 else (available_cores() if n == -1 else n)
     if n > 0 and n != before:
         torch.set_num_threads(n)
     try:

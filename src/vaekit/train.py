@@ -14,6 +14,7 @@ import copy
 import functools
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,11 +26,11 @@ from tqdm.auto import tqdm
 
 from vaekit import distributed as ddp
 from vaekit.batching import Shuffled
-from vaekit.config import TrainConfig, to_dict
+from vaekit.config import TrainConfig, check_train_config, to_dict
 from vaekit.evaluate import dataset_elbo, split_batch
 from vaekit.io import atomic_write
 from vaekit.objectives import OBJECTIVES, iwae_bound
-from vaekit.runtime import autocast, autocast_dtype, no_arg_validation, num_threads, resolve_device
+from vaekit.runtime import autocast, autocast_dtype, matmul_work, no_arg_validation, num_threads, resolve_device
 from vaekit.schedules import SCHEDULES
 
 CHECKPOINT = "checkpoint.pt"
@@ -46,6 +47,8 @@ class History:
     best_epoch: int = -1
     best_val_elbo: float = -math.inf
     stopped_early: bool = False
+    precision: str = ""  # what the networks trained in: "fp32", "bf16" or "fp16" (precision="auto" resolved)
+    threads: int = 0  # CPU threads used
 
 
 Callback = Callable[[dict, torch.nn.Module], "bool | None"]  # return True to stop training
@@ -91,7 +94,7 @@ def fit(model: torch.nn.Module, x, *, y=None, x_val=None, y_val=None,
     batch, split over ranks; in-memory data is sharded per rank; a DataLoader must shard itself
     (DistributedSampler). Metrics are summed over ranks; only rank 0 writes files and progress.
     """
-    cfg = config or TrainConfig()
+    cfg = check_train_config(config or TrainConfig())
     with num_threads(cfg.threads), no_arg_validation():
         return _fit(model, x, y, x_val, y_val, cfg, callbacks, out_dir, resume, objective, plan or Shuffled())
 
@@ -101,7 +104,7 @@ def _fit(model, x, y, x_val, y_val, cfg: TrainConfig, callbacks, out_dir, resume
     ddp.setup(device)
     device = ddp.rank_device(device)
     main = ddp.is_main()
-    dtype = autocast_dtype(cfg.precision, device)
+    dtype = autocast_dtype(cfg.precision, device, work=matmul_work(model, cfg.batch_size))
     model.to(device)
     in_memory = not isinstance(x, DataLoader)
     x, y, x_val, y_val = (as_tensor(v, device) for v in (x, y, x_val, y_val))
@@ -143,6 +146,8 @@ def _fit(model, x, y, x_val, y_val, cfg: TrainConfig, callbacks, out_dir, resume
         epoch, batch_start, step, bad_epochs = ckpt["epoch"], ckpt["batch"], ckpt["step"], ckpt["bad_epochs"]
         history = History(**ckpt["history"])
         best_state, partial = ckpt["best_state"], ckpt["partial_sums"]
+    history.precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+    history.threads = torch.get_num_threads()
 
     def save(epoch_: int, batch_: int, epoch_shuffle_state, sums) -> None:
         if out is None or not main:
@@ -158,8 +163,10 @@ def _fit(model, x, y, x_val, y_val, cfg: TrainConfig, callbacks, out_dir, resume
         atomic_write(out / CHECKPOINT, lambda p: torch.save(state, p))
         atomic_write(out / METRICS, lambda p: p.write_text("".join(json.dumps(r) + "\n" for r in history.records)))
 
+    # a live bar on a terminal; otherwise (a log file, a pipe) one line per epoch
+    live = cfg.progress and main and sys.stderr.isatty()
     bar = tqdm(total=cfg.epochs * steps_per_epoch, initial=epoch * steps_per_epoch + batch_start,
-               disable=not (cfg.progress and main), unit="step", dynamic_ncols=True)
+               disable=not live, unit="step", dynamic_ncols=True)
     try:
         while epoch < cfg.epochs:
             t0 = time.perf_counter()
@@ -194,7 +201,7 @@ def _fit(model, x, y, x_val, y_val, cfg: TrainConfig, callbacks, out_dir, resume
                                          terms.kl.detach().sum(), torch.tensor(float(len(xb)), device=device)]).double()
                     completed = i + 1
                     bar.update(1)
-                    if cfg.progress and main and (i + 1) % max(1, steps_per_epoch // 10) == 0:
+                    if live and (i + 1) % max(1, steps_per_epoch // 10) == 0:
                         s = (sums[:3] / sums[3]).tolist()
                         bar.set_postfix(epoch=epoch + 1, loss=f"{s[0]:.2f}", elbo=f"{s[1]:.2f}", kl=f"{s[2]:.2f}")
             except KeyboardInterrupt:  # keep what was done: resume continues from the next batch
@@ -215,6 +222,8 @@ def _fit(model, x, y, x_val, y_val, cfg: TrainConfig, callbacks, out_dir, resume
             if x_val is not None:
                 record.update(validate(model, x_val, y_val, cfg, objective))
             record["seconds"] = time.perf_counter() - t0
+            if cfg.progress and main and not live:
+                print(epoch_line(record, cfg.epochs), file=sys.stderr, flush=True)
             history.records.append(record)
             score = record.get("val_elbo", record["train_elbo"])
             if score > history.best_val_elbo:
@@ -236,6 +245,13 @@ def _fit(model, x, y, x_val, y_val, cfg: TrainConfig, callbacks, out_dir, resume
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
+
+
+def epoch_line(record: dict, epochs: int) -> str:
+    """One line of progress per epoch (for logs and pipes): the loss and ELBOs in nats."""
+    val = f", validation ELBO {record['val_elbo']:.3f}" if "val_elbo" in record else ""
+    return (f"epoch {record['epoch']}/{epochs}: loss {record['train_loss']:.3f}, train ELBO "
+            f"{record['train_elbo']:.3f}{val} nats, KL {record['train_kl']:.3f} ({record['seconds']:.1f} s)")
 
 
 def validate(model, x_val, y_val, cfg: TrainConfig, objective) -> dict:

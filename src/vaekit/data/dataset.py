@@ -48,6 +48,7 @@ class DataMeta:
     table: dict | None = None  # tabular preprocessing spec (vaekit.data.tabular)
     image_shape: tuple[int, ...] = ()  # (C, H, W) to draw flat examples as pictures; () = not images
     binary: bool = False  # every value is 0 or 1
+    scaling: str = ""  # how values were scaled on the way in, said in the run's log
 
     @property
     def log_jacobian(self) -> float:
@@ -100,7 +101,7 @@ def load(source: str | Path | None = None, config: DataConfig | None = None, *,
     """
     from vaekit.data.builtins import BUILTINS
 
-    cfg = config or DataConfig()
+    cfg = check_data_config(config or DataConfig())
     source = str(source if source is not None else cfg.source)
     if source in BUILTINS:
         raw, name = BUILTINS[source](), source
@@ -110,6 +111,8 @@ def load(source: str | Path | None = None, config: DataConfig | None = None, *,
                           image_size=tuple(cfg.image_size), grayscale=cfg.grayscale)
         name = path.stem.removesuffix(".idx") if path.suffix == ".gz" else path.stem
     n = len(raw.x)
+    if raw.y is not None and np.ndim(raw.y) == 2 and 1 in np.shape(raw.y):  # a (1, N) or (N, 1) label array
+        raw = Raw(raw.x, np.asarray(raw.y).ravel(), raw.class_names)
     if raw.y is not None and len(raw.y) != n:
         raise ValueError(f"The data has {n} examples but {len(raw.y)} labels; use labels of the same length.")
     if cfg.max_examples > 0 and n > cfg.max_examples:
@@ -128,6 +131,26 @@ def load(source: str | Path | None = None, config: DataConfig | None = None, *,
     yt = None if y is None else torch.from_numpy(y)
     parts = [(xt[i], None if yt is None else yt[i]) for i in map(torch.from_numpy, (train, val, test))]
     return Dataset(parts[0][0], parts[1][0], parts[2][0], parts[0][1], parts[1][1], parts[2][1], meta)
+
+
+def check_data_config(cfg: DataConfig) -> DataConfig:
+    """Every data setting's type and range; one sentence names a bad value."""
+    from vaekit import checks as c
+
+    c.choice("data.binarize", cfg.binarize, ("none", "threshold", "sample"))
+    c.choice("data.format", cfg.format, ("auto", "npy", "npz", "csv", "parquet", "idx", "mat", "images"))
+    for name in ("key", "label"):
+        if not isinstance(getattr(cfg, name), str):
+            raise ValueError(f"data.{name} must be text, got {getattr(cfg, name)!r}.")
+    size = cfg.image_size if isinstance(cfg.image_size, (list, tuple)) else (cfg.image_size,)
+    return dataclasses.replace(
+        cfg, source=str(cfg.source),
+        val_fraction=c.real("data.val_fraction", cfg.val_fraction, low=0, high=1, high_open=True),
+        test_fraction=c.real("data.test_fraction", cfg.test_fraction, low=0, high=1, high_open=True),
+        seed=c.integer("data.seed", cfg.seed, low=0),
+        image_size=tuple(c.integer(f"data.image_size[{i}]", v, low=1) for i, v in enumerate(size)),
+        grayscale=c.boolean("data.grayscale", cfg.grayscale), standardize=c.boolean("data.standardize", cfg.standardize),
+        max_examples=c.integer("data.max_examples", cfg.max_examples, low=0))
 
 
 def choose_likelihood(*, binary: bool, table: bool) -> tuple[str, str]:
@@ -177,36 +200,56 @@ def preprocess(x, train: np.ndarray, cfg: DataConfig, table: dict | None, name: 
     if x.ndim < 2:
         raise ValueError(f"The array has shape {x.shape}; expected (N, features) or images (N, H, W) "
                          "or (N, C, H, W).")
+    scaling = pixel_scale(x)[1]
     x = scale_pixels(x)
     if x.ndim == 2:
         side = math.isqrt(x.shape[1])
         image_shape = (1, side, side) if side * side == x.shape[1] and side >= 4 else ()
         names = [f"x{i}" for i in range(x.shape[1])]
-        return x, DataMeta(name, "array", x.shape[1:], names, image_shape=image_shape)
+        return x, DataMeta(name, "array", x.shape[1:], names, image_shape=image_shape, scaling=scaling)
     if x.ndim == 3:
         x = x[:, None]
     elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
         x = x.transpose(0, 3, 1, 2)  # channels last -> (N, C, H, W)
     elif x.ndim > 4:
         raise ValueError(f"The array has shape {x.shape}; images must be (N, H, W) or (N, C, H, W).")
-    return x, DataMeta(name, "image", x.shape[1:], image_shape=x.shape[1:])
+    return x, DataMeta(name, "image", x.shape[1:], image_shape=x.shape[1:], scaling=scaling)
 
 
 def pixel_like(x: np.ndarray) -> bool:
-    """uint8 data, or numbers already in [0, 1]: kept as they are rather than standardised."""
-    return x.dtype == np.uint8 or (x.dtype.kind in "biuf" and x.size > 0 and np.nanmin(x) >= 0
-                                   and np.nanmax(x) <= 1)
+    """2-D data that holds pixels rather than table columns: uint8, numbers already in [0, 1], or
+    non-negative integers up to 255 in a square number of columns (flattened images)."""
+    if x.dtype == np.uint8 or (x.dtype.kind in "biuf" and x.size > 0 and np.nanmin(x) >= 0 and np.nanmax(x) <= 1):
+        return True
+    side = math.isqrt(x.shape[1]) if x.ndim == 2 else 0
+    return side * side == x.shape[1] and side >= 4 and pixel_scale(x)[0] > 1.0
+
+
+LEVELS_MAX = 16  # integer data with at most this many levels above 0 is scaled by its own range
+
+
+def pixel_scale(x: np.ndarray) -> tuple[float, str]:
+    """(divisor, sentence) for non-negative integer data: 0/1 stays as it is (Bernoulli data, whatever
+    its dtype); values up to 16 are levels scaled by their own maximum (e.g. 0..16 -> [0, 1]); larger
+    values up to 255 look like 8-bit pixels and are divided by 255; anything else is kept (1.0)."""
+    finite = x[np.isfinite(x)] if x.dtype.kind == "f" else x.ravel()
+    if not finite.size or finite.min() < 0 or not (finite == np.round(finite)).all():
+        return 1.0, ""
+    top = float(finite.max())
+    if top <= 1:
+        return 1.0, "every value is 0 or 1: kept as it is (binary data)"
+    if top <= LEVELS_MAX:
+        return top, f"integer levels 0..{top:g}: divided by {top:g} to [0, 1]"
+    if top <= 255:
+        return 255.0, f"integer values up to {top:g} look like 8-bit pixels: divided by 255 to [0, 1]"
+    return 1.0, ""
 
 
 def scale_pixels(x: np.ndarray) -> np.ndarray:
-    """8-bit pixel values (uint8, or integers up to 255) to [0, 1]; other values are kept."""
-    if x.dtype == np.uint8:
-        return x.astype(np.float32) / 255
+    """Non-negative integer data to [0, 1] by ``pixel_scale``'s rule; other values are kept."""
+    divisor, _ = pixel_scale(x)
     x = x.astype(np.float32)
-    finite = x[np.isfinite(x)]
-    if finite.size and finite.min() >= 0 and 1 < finite.max() <= 255 and (finite == np.round(finite)).all():
-        return x / 255
-    return x
+    return x / divisor if divisor != 1.0 else x
 
 
 def binarize(x: np.ndarray, how: str, seed: int) -> np.ndarray:

@@ -64,8 +64,11 @@ def run_fit(args) -> int:
     given = {"latent_dim": args.latent_dim, "epochs": args.epochs, "random_state": args.seed,
              "verbose": int(args.verbose) or None, "scoring": args.scoring, "contamination": args.contamination}
     notes = {"ignore": split_names(args.ignore), "labels": args.labels}
+    labels = None
+    import time
+
+    t0 = time.perf_counter()
     if series:
-        labels = None
         if args.labels:
             if args.labels not in frame.columns:
                 raise UserError(f"--labels {args.labels!r} is not a column of {args.data}.")
@@ -80,9 +83,14 @@ def run_fit(args) -> int:
         params = settings(args, AnomalyDetector, given={**given, "categorical": tuple(split_names(args.categorical))})
         det = AnomalyDetector(**params).fit(frame)
         what = f"table of {len(frame)} rows, {len(det.feature_names_)} modelled features"
+    seconds = time.perf_counter() - t0
     det.notes_ = notes
     det.save(out, overwrite=args.overwrite)
-    print(f"fitted a detector on a {what}; scoring {det.scoring!r}, threshold {det.threshold_:.4g}; saved to {out}")
+    from vaekit.apps.anomaly.report import write_detector_report
+
+    report = write_detector_report(det, out, data=args.data, frame=frame, labels=labels, seconds=seconds)
+    print(f"fitted a detector on a {what}; scoring {det.scoring!r}, threshold {det.threshold_:.4g}; saved to {out} "
+          f"(open {report})")
     return 0
 
 

@@ -23,14 +23,16 @@ def save_figure(fig, path: str | Path) -> Path:
         plt.close(fig)
 
 
-def plot_table(scores: np.ndarray, threshold: float, path: str | Path, *, unit: str = "nats") -> Path:
-    """Histogram of the row scores with the threshold line."""
+def plot_table(scores: np.ndarray, threshold: float, path: str | Path, *, unit: str = "nats",
+               noun: str = "rows") -> Path:
+    """Histogram of the scores (of table rows, or of a series' timestamps: ``noun``) with the
+    threshold line; counts on a log scale so that a few outliers stay visible."""
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.hist(scores, bins=min(100, max(10, len(scores) // 20)), color="#4c72b0")
     ax.axvline(threshold, color="#c44e52", ls="--", label=f"threshold {threshold:.3g}")
     flagged = int((scores > threshold).sum())
-    ax.set(xlabel=f"anomaly score ({unit}, higher = more anomalous)", ylabel="rows",
-           title=f"{flagged} of {len(scores)} rows flagged")
+    ax.set(xlabel=f"anomaly score ({unit}, higher = more anomalous)", ylabel=f"{noun} (log scale)",
+           title=f"{flagged} of {len(scores)} {noun} flagged")
     ax.set_yscale("log")
     ax.legend()
     return save_figure(fig, path)
@@ -64,6 +66,7 @@ def plot_series(times, values: pd.DataFrame, scores: np.ndarray, threshold: floa
     axes[0].legend(loc="upper right")
     axes[0].set_title(f"{int(flagged.sum())} of {len(scores)} timestamps flagged")
     axes[-1].plot(x, scores, lw=0.7, color="#55a868")
-    axes[-1].axhline(threshold, color="#c44e52", ls="--")
+    axes[-1].axhline(threshold, color="#c44e52", ls="--", label=f"threshold {threshold:.3g}")
+    axes[-1].legend(loc="upper right")
     axes[-1].set_ylabel(f"score ({unit})")
     return save_figure(fig, path)

@@ -1,8 +1,17 @@
 """Learning from few labels: M2 and M1+M2 (Kingma et al. 2014), class-conditional generation, data
-augmentation and linear probes of embeddings."""
+augmentation and linear probes of embeddings. Names load on first use (the command line stays light)."""
 
-from vaekit.apps.semisupervised.augment import augment, conditional_sample
-from vaekit.apps.semisupervised.estimator import SemiSupervisedClassifier
-from vaekit.apps.semisupervised.features import linear_probe
+from importlib import import_module
 
-__all__ = ["SemiSupervisedClassifier", "augment", "conditional_sample", "linear_probe"]
+NAMES = {"SemiSupervisedClassifier": "vaekit.apps.semisupervised.estimator",
+         "augment": "vaekit.apps.semisupervised.augment", "conditional_sample": "vaekit.apps.semisupervised.augment",
+         "linear_probe": "vaekit.apps.semisupervised.features"}
+
+
+def __getattr__(name: str):
+    if name in NAMES:
+        return getattr(import_module(NAMES[name]), name)
+    raise AttributeError(f"module 'vaekit.apps.semisupervised' has no attribute {name!r}")
+
+
+__all__ = list(NAMES)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+
 from vaekit.atomic import atomic_write
 from vaekit.cli_common import add_overwrite, add_settings, command, new_output, settings
 
