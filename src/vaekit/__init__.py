@@ -25,6 +25,7 @@ NAMES = {
     "AnomalyDetector": "vaekit.apps.anomaly", "TimeSeriesDetector": "vaekit.apps.anomaly",
     "SemiSupervisedClassifier": "vaekit.apps.semisupervised", "augment": "vaekit.apps.semisupervised",
     "linear_probe": "vaekit.apps.semisupervised",
+    "Recommender": "vaekit.apps.recommend", "ContentRecommender": "vaekit.apps.recommend",
 }
 ALIASES = {"VAEModel": ("vaekit.models", "VAE")}
 MODULES = ("evaluate",)  # sub-modules reachable as attributes

@@ -14,7 +14,6 @@ import importlib
 import os
 import sys
 
-from vaekit.cli_common import UserError, add_overwrite, command, formatter  # noqa: F401 (UserError: contract)
 from vaekit.cli_commands import (
     cmd_decode,
     cmd_encode,
@@ -26,8 +25,10 @@ from vaekit.cli_commands import (
     cmd_train,
     cmd_traverse,
 )
+from vaekit.cli_common import UserError, add_overwrite, command, formatter
 
-APP_MODULES = ("vaekit.apps.compression.cli", "vaekit.apps.anomaly.cli", "vaekit.apps.semisupervised.cli")
+APP_MODULES = ("vaekit.apps.compression.cli", "vaekit.apps.anomaly.cli", "vaekit.apps.semisupervised.cli",
+               "vaekit.apps.recommend.cli")
 
 
 def version() -> str:
@@ -189,9 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    import warnings
+
     try:
         set_threads(getattr(args, "threads", None))
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():  # the library's warnings as one line each: "warning: ..."
+            warnings.simplefilter("default")
+            warnings.showwarning = lambda message, *a, **k: print(f"warning: {message}", file=sys.stderr)
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

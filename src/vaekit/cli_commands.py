@@ -6,13 +6,11 @@ user's input are raised as ``UserError`` / ``ValueError`` with one sentence, whi
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-
-from vaekit.cli_common import UserError  # noqa: E402
+from vaekit.cli_common import UserError
 
 
 def cmd_train(args) -> int:

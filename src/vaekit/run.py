@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vaekit.atomic import atomic_write_text
 from vaekit.config import (
     ModelConfig,
     TrainConfig,
@@ -33,7 +34,6 @@ from vaekit.config import (
 )
 from vaekit.data import BUILTINS, DEFAULTS, DataConfig, DataMeta, Dataset, load, tabular
 from vaekit.data.dataset import check_data_config, choose_likelihood
-from vaekit.atomic import atomic_write_text
 from vaekit.evaluate import evaluate
 from vaekit.generate import decode_mean, interpolation_latents, reconstruct, sample, traversal_latents  # noqa: F401
 from vaekit.io import CONFIG, load_model, save_model
@@ -88,7 +88,7 @@ def toml_value(v: Any) -> str:
     if isinstance(v, dict):  # an inline table
         return "{" + ", ".join(f"{json.dumps(str(k))} = {toml_value(x)}" for k, x in v.items()) + "}"
     if v is None:
-        return '""'  
+        return '""'
     return json.dumps(str(v))  # a JSON string is a valid TOML basic string
 
 

@@ -222,8 +222,9 @@ def _fit(model, x, y, x_val, y_val, cfg: TrainConfig, callbacks, out_dir, resume
             if x_val is not None:
                 record.update(validate(model, x_val, y_val, cfg, objective))
             record["seconds"] = time.perf_counter() - t0
-            if cfg.progress and main and not live:
-                print(epoch_line(record, cfg.epochs), file=sys.stderr, flush=True)
+            if cfg.progress and main and not live and (record["epoch"] % max(1, cfg.epochs // 50) == 0
+                                                      or record["epoch"] == cfg.epochs):
+                print(epoch_line(record, cfg.epochs), file=sys.stderr, flush=True)  # at most ~50 lines
             history.records.append(record)
             score = record.get("val_elbo", record["train_elbo"])
             if score > history.best_val_elbo:

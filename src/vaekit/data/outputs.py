@@ -65,16 +65,21 @@ def read_latents(path: str | Path, latent_dim: int) -> np.ndarray:
     if not path.exists():
         raise FileNotFoundError(f"Latents file {str(path)!r} does not exist; write one with vaekit encode.")
     suffix = path.suffix.lower()
-    if suffix == ".npy":
-        z = np.load(path, allow_pickle=False)
-    elif suffix in TABLE_SUFFIXES:
-        df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
-        zcols = [f"z{i}" for i in range(latent_dim)]
-        df = df[zcols] if all(c in df.columns for c in zcols) else df.select_dtypes("number")
-        z = df.to_numpy()
-    else:
+    if suffix not in (".npy", *TABLE_SUFFIXES):
         raise ValueError(f"Cannot read latents from {path.name!r}; use .npy, .csv or .parquet.")
-    z = np.asarray(z, dtype=np.float32)
+    try:
+        if suffix == ".npy":
+            z = np.load(path, allow_pickle=False)
+        else:
+            df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+            zcols = [f"z{i}" for i in range(latent_dim)]
+            df = df[zcols] if all(c in df.columns for c in zcols) else df.select_dtypes("number")
+            z = df.to_numpy()
+        z = np.asarray(z, dtype=np.float32)
+    except (OSError, EOFError, ValueError, TypeError, UnicodeDecodeError, pd.errors.ParserError,
+            pd.errors.EmptyDataError) as e:
+        raise ValueError(f"Cannot read latents from {path.name} ({type(e).__name__}: {e}); write them with "
+                         "vaekit encode.") from None
     if z.ndim == 1 and z.size == latent_dim:
         z = z[None]
     if z.ndim != 2 or z.shape[1] != latent_dim:

@@ -31,6 +31,7 @@ from sklearn.exceptions import NotFittedError
 from vaekit.io import CONFIG, read_config, save_model
 from vaekit.runtime import no_arg_validation, num_threads, resolve_device
 
+
 def jsonable(value: Any) -> Any:
     if isinstance(value, tuple):
         return [jsonable(v) for v in value]
@@ -84,8 +85,7 @@ class Estimator(BaseEstimator):
     def evaluate(self, X, *, k: int = 1000) -> dict:
         """ELBO, importance-weighted log p(x) (k samples), bits/dim, KL and active units of the model
         on X, in nats per example in the units of X (the preprocessing's Jacobian included)."""
-        from vaekit.evaluate import evaluate
-        from vaekit.evaluate import bits_per_dim
+        from vaekit.evaluate import bits_per_dim, evaluate
 
         self._check_fitted()
         x, shift_rows = self._model_inputs(X)

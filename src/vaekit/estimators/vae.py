@@ -20,7 +20,7 @@ from vaekit import checks
 from vaekit.config import ModelConfig, TrainConfig, build_model
 from vaekit.estimators.base import Estimator
 from vaekit.estimators.inputs import Inputs, check_array, fit_inputs, from_model, log_jacobian_rows, to_model
-from vaekit.evaluate import evaluate, log_likelihood, posterior_means
+from vaekit.evaluate import log_likelihood, posterior_means
 from vaekit.models import init_from_data
 from vaekit.train import fit
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from vaekit.atomic import atomic_write
@@ -62,7 +63,7 @@ def run_fit(args) -> int:
                         f"{list(frame.columns)[:8]}); name the time column, or leave --timestamp out for a table.")
     series = args.kind == "series" or (args.kind == "auto" and args.timestamp in frame.columns)
     given = {"latent_dim": args.latent_dim, "epochs": args.epochs, "random_state": args.seed,
-             "verbose": int(args.verbose) or None, "scoring": args.scoring, "contamination": args.contamination}
+             "verbose": 0 if args.quiet else 1, "scoring": args.scoring, "contamination": args.contamination}
     notes = {"ignore": split_names(args.ignore), "labels": args.labels}
     labels = None
     import time
@@ -157,7 +158,8 @@ def add_commands(subparsers) -> None:
     f.add_argument("--epochs", type=lambda v: v if v == "auto" else int(v), default=None,
                    help="passes over the data, or auto (default)")
     f.add_argument("--seed", type=int, default=None)
-    f.add_argument("--verbose", action="store_true", help="show training progress")
+    f.add_argument("--quiet", action="store_true", help="no progress lines")
+    f.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)  # progress is on by default now
     add_settings(f, "detector")
     add_overwrite(f, "a detector already in --out")
     s = command(sub, "score", run_score, "Score new data with a fitted detector: a score and 0/1 flag per row.",

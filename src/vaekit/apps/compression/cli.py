@@ -11,7 +11,6 @@ atomically.
 
 from __future__ import annotations
 
-import argparse
 import io
 import math
 import time

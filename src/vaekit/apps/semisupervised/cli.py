@@ -13,10 +13,10 @@ level (``vaekit --help`` stays fast).
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
-
 
 from vaekit.atomic import atomic_write
 from vaekit.cli_common import add_overwrite, add_settings, command, new_output, settings
@@ -105,7 +105,7 @@ def train(args) -> int:
 
     given = {"method": args.method, "latent_dim": args.latent_dim, "epochs": args.epochs,
              "m1_epochs": args.m1_epochs, "batch_size": args.batch_size, "lr": args.lr, "alpha": args.alpha,
-             "device": args.device, "random_state": args.seed, "verbose": int(args.verbose) or None,
+             "device": args.device, "random_state": args.seed, "verbose": 0 if args.quiet else 1,
              "hidden": None if args.hidden is None else tuple(int(h) for h in args.hidden.split(",") if h.strip())}
     return train_classifier(args.data, args.labels, args.out, overwrite=args.overwrite,
                             params=settings(args, SemiSupervisedClassifier, given=given))
@@ -186,7 +186,8 @@ def add_commands(subparsers) -> None:
     p.add_argument("--seed", type=int, default=None)
     add_settings(p, "ssl")
     add_overwrite(p, "a saved model in --out")
-    p.add_argument("--verbose", action="store_true", help="show training progress")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)  # progress is on by default now
 
     p = command(subparsers, "predict", predict, "Predict classes with a semi-supervised model.",
                 "  vaekit predict runs/ssl new.csv --proba --out predictions.csv")

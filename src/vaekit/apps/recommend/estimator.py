@@ -1,0 +1,216 @@
+"""``vaekit.Recommender``: collaborative filtering with Mult-VAE and its relatives.
+
+    rec = Recommender().fit(ratings, user="user_id", item="item_id", min_rating=4)  # or a scipy.sparse matrix
+    items, scores = rec.recommend(histories, n=10)   # seen items excluded; original item labels
+    rec.predict(histories)       # (n_rows, n_items) log-probabilities (nats) of the next click per item
+    rec.score_samples(histories) # importance-weighted log p(x) per user, nats (multinomial likelihood)
+
+Histories are rows over the fitted items (sparse or dense) or a frame of (user, item[, rating]) rows;
+a frame's users come out in order of first appearance (``history_matrix`` gives them). Models:
+``"vae"`` (default: Mult-VAE with RecVAE's encoder (Shenbin et al. 2020): dense connections,
+LayerNorm, SiLU; on two development splits of MovieLens 100K, not the benchmark's, test NDCG@100
+0.452 vs 0.448 for the paper's MLP encoder, within noise), ``"mult-vae"`` (the paper's recipe),
+``"mult-dae"`` (denoising, no KL term). With ``fit(..., item_features=frame)`` (one row per item),
+items that nobody clicked get scores from their content (``vaekit.apps.recommend.hybrid``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from vaekit.apps.recommend.batches import sparse_loader
+from vaekit.apps.recommend.data import Columns, check_matrix, clicks_from_frame, frame_to_matrix
+from vaekit.apps.recommend.metrics import exclude, top_k
+from vaekit.apps.recommend.model import RecModelConfig, build_family, model_config
+from vaekit.apps.recommend.splits import FoldIn, fold_in
+from vaekit.apps.recommend.training import curve, model_scores, train
+from vaekit.config import TrainConfig
+from vaekit.estimators.base import Estimator
+from vaekit.evaluate import log_likelihood, posterior_means
+
+# name -> (stochastic encoder, encoder body, objective)
+MODELS = {"vae": (True, "dense", "elbo"), "mult-vae": (True, "mlp", "elbo"), "mult-dae": (False, "mlp", "dae")}
+
+
+class Recommender(Estimator):
+    """Top-n recommendation from click histories with a multinomial VAE (Liang et al. 2018).
+
+    The encoder sees the L2-normalised history with input ``dropout``; the KL weight rises linearly
+    from 0 to ``beta_cap`` over ``anneal_fraction`` of the training steps; the weights of the epoch
+    with the best NDCG@100 on validation users (``X_val``, or ``validation_fraction`` of the users,
+    each showing 80% of their clicks) are kept. Training reads sparse batches of ``batch_size`` users.
+    """
+
+    def __init__(self, *, model: str = "vae", latent_dim: int = 200, hidden: tuple[int, ...] = (600,),
+                 dropout: float = 0.5, beta_cap: float = 0.2, anneal_fraction: float = 0.8, epochs: int = 200,
+                 batch_size: int = 500, lr: float = 1e-3, weight_decay: float = 0.0, patience: int = 50,
+                 validation_fraction: float = 0.1, user: str = "user", item: str = "item",
+                 rating: str | None = "rating", min_rating: float | None = None, content_dim: int = 32,
+                 k: int = 100, device: str = "auto", precision: str = "auto", random_state: int | None = 0,
+                 verbose: int = 0):
+        self.model, self.latent_dim, self.hidden, self.dropout = model, latent_dim, hidden, dropout
+        self.beta_cap, self.anneal_fraction, self.epochs, self.batch_size = beta_cap, anneal_fraction, epochs, batch_size
+        self.lr, self.weight_decay, self.patience, self.validation_fraction = lr, weight_decay, patience, validation_fraction
+        self.user, self.item, self.rating, self.min_rating = user, item, rating, min_rating
+        self.content_dim, self.k, self.device, self.precision = content_dim, k, device, precision
+        self.random_state, self.verbose = random_state, verbose
+
+    # -- input -----------------------------------------------------------------------------------
+    def _columns(self) -> Columns:
+        return Columns(self.user, self.item, self.rating)
+
+    def history_matrix(self, X, *, name: str = "X") -> tuple[sp.csr_matrix, list | None]:
+        """Histories as CSR rows over the fitted items, and the user labels when X is a frame."""
+        self._check_fitted()
+        if isinstance(X, pd.DataFrame):
+            pairs = clicks_from_frame(X, self._columns(), min_rating=self.min_rating, name=name)
+            M, users, _ = frame_to_matrix(pairs, self._columns(), self.items_, name=name)
+            return M, users
+        M = check_matrix(X, name=name)
+        if M.shape[1] not in (self.n_warm_, self.n_items_):
+            check_matrix(M, name=name, n_items=self.n_items_)  # raises: the column count does not match
+        if M.shape[1] < self.n_items_:  # rows over the clicked items only: no history on the others
+            M = sp.hstack([M, sp.csr_matrix((M.shape[0], self.n_items_ - M.shape[1]), dtype=M.dtype)]).tocsr()
+        return M, None
+
+    # -- fitting ---------------------------------------------------------------------------------
+    def fit(self, X, y=None, *, X_val=None, item_features: pd.DataFrame | None = None):
+        """Fit on a users x items matrix (0/1 or counts; sparse or dense) or a frame of interactions.
+        ``X_val``: validation users (same form), split 80/20 into fold-in and held-out items; by
+        default ``validation_fraction`` of X's users are held out for model selection.
+        ``item_features``: a frame with an ``item`` column and content columns (genres, year, title);
+        items in it that nobody clicked join the catalogue, scored from their content (hybrid)."""
+        if self.model not in MODELS:
+            raise ValueError(f"Unknown model {self.model!r}; choose one of {', '.join(MODELS)}.")
+        seed = self._seed()
+        rng = np.random.default_rng(seed)
+        if isinstance(X, pd.DataFrame):
+            pairs = clicks_from_frame(X, self._columns(), min_rating=self.min_rating)
+            if len(pairs) == 0:
+                raise ValueError(f"X has no interactions with {self.rating} >= {self.min_rating}; lower min_rating.")
+            M, _, self.items_ = frame_to_matrix(pairs, self._columns())
+        else:
+            M = check_matrix(X)
+            self.items_ = list(range(M.shape[1]))
+        if M.nnz == 0:
+            raise ValueError("X has no interactions (every entry is 0); pass at least one click.")
+        M = M[np.asarray(M.sum(1)).ravel() > 0]  # users without clicks teach nothing
+        val = self._validation(M, X_val, rng)
+        if X_val is None and val is not None:
+            M = M[np.setdiff1d(np.arange(M.shape[0]), val.users)]
+        self.n_items_ = self.n_warm_ = len(self.items_)
+        self.item_popularity_ = np.asarray(M.sum(0)).ravel().astype(np.float64)
+        stochastic, encoder, objective = MODELS[self.model]
+        self.model_config_ = model_config(RecModelConfig(
+            n_items=self.n_items_, latent_dim=self.latent_dim, hidden=tuple(self.hidden), dropout=self.dropout,
+            stochastic=stochastic, encoder=encoder))
+        torch.manual_seed(seed)
+        self.model_ = build_family(self.model_config_)
+        cfg = TrainConfig(epochs=int(self.epochs), batch_size=self.batch_size, lr=self.lr,
+                          weight_decay=self.weight_decay, beta=self.beta_cap if stochastic else 0.0, seed=seed,
+                          device=self.device, precision=self.precision, progress=bool(self.verbose))
+        self.history_, callback = train(self.model_, M, val=val, config=cfg, objective=objective,
+                                        anneal_fraction=self.anneal_fraction, patience=self.patience)
+        self.val_ndcg_ = None if callback is None else callback.best
+        self.curve_ = curve(self.history_)
+        self.content_ = None
+        if item_features is not None:
+            from vaekit.apps.recommend.hybrid import fit_hybrid
+
+            fit_hybrid(self, M, item_features)
+        return self
+
+    def _validation(self, M: sp.csr_matrix, X_val, rng) -> FoldIn | None:
+        if X_val is not None:
+            if isinstance(X_val, FoldIn):
+                return X_val
+            V, _ = self.history_matrix(X_val, name="X_val")
+            return fold_in(V, rng=rng)
+        n_val = round(self.validation_fraction * M.shape[0])
+        if self.validation_fraction <= 0 or n_val < 5 or M.shape[0] - n_val < 5:
+            return None
+        users = np.sort(rng.choice(M.shape[0], size=n_val, replace=False))
+        return fold_in(M[users], rng=rng, users=users)
+
+    # -- inference -------------------------------------------------------------------------------
+    def predict(self, X) -> np.ndarray:
+        """Scores (n_rows, n_items): log-probability in nats that a user's next click is each item,
+        log softmax of the decoder at E_q[z|x]. Rows without a history get the log popularity share
+        (a stated fallback, with a warning)."""
+        M, _ = self.history_matrix(X)
+        return self._scores(M)
+
+    def _scores(self, M: sp.csr_matrix) -> np.ndarray:
+        if self.content_ is not None:
+            from vaekit.apps.recommend.hybrid import hybrid_scores
+
+            scores = hybrid_scores(self, M)
+        else:
+            scores = model_scores(self.model_, M)
+        empty = np.asarray(M.sum(1)).ravel() == 0
+        if empty.any():
+            warnings.warn(f"{int(empty.sum())} row(s) have no known history; they get the most popular items.",
+                          stacklevel=3)
+            pop = np.concatenate([self.item_popularity_, np.zeros(scores.shape[1] - len(self.item_popularity_))])
+            scores[empty] = np.log((pop + 0.5) / (pop + 0.5).sum())
+        return scores
+
+    def recommend(self, X, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` best items per row that are not in its history: (item_ids, scores), each
+        (n_rows, n), best first; item ids are the fitted labels, scores as in ``predict``."""
+        if int(n) < 1:
+            raise ValueError(f"n must be at least 1, got {n}.")
+        M, _ = self.history_matrix(X)
+        s = exclude(self._scores(M), M)
+        top = top_k(s, int(n))
+        labels = np.asarray(self.items_, dtype=object)
+        ids = labels[top]
+        if all(isinstance(v, int) for v in labels):
+            ids = ids.astype(np.int64)
+        return ids, np.take_along_axis(s, top, 1)
+
+    def transform(self, X) -> np.ndarray:
+        """User embeddings E_q[z|x], (n_rows, latent_dim). Deterministic."""
+        M, _ = self.history_matrix(X)
+        return posterior_means(self.model_, sparse_loader(M[:, : self.n_warm_], batch_size=1024)).numpy()
+
+    def score_samples(self, X) -> np.ndarray:
+        """log p(x) per user in nats: the importance-weighted estimate with ``k`` samples of z under
+        the multinomial likelihood (multinomial coefficient included; a history's order is not
+        modelled). Mult-DAE has no latent density and raises."""
+        self._check_fitted()
+        if not self.model_config_.options["stochastic"]:
+            raise ValueError("Mult-DAE is not a density model (no prior or posterior); use model='vae' for log p(x).")
+        M, _ = self.history_matrix(X)
+        loader = sparse_loader(M[:, : self.n_warm_], batch_size=max(1, 1024 // max(1, self.k)))  # bounded memory
+        return log_likelihood(self.model_, loader, k=self.k).double().numpy()
+
+    # -- persistence -----------------------------------------------------------------------------
+    def _fitted_state(self) -> dict:
+        return {"items": list(self.items_), "n_warm": self.n_warm_, "item_popularity": self.item_popularity_.tolist(),
+                "val_ndcg": self.val_ndcg_, "curve": self.curve_, "hybrid": self.content_ is not None}
+
+    def _restore(self, state: dict) -> None:
+        self.items_, self.n_items_ = list(state["items"]), len(state["items"])
+        self.n_warm_ = int(state.get("n_warm", self.n_items_))
+        self.item_popularity_ = np.asarray(state["item_popularity"], np.float64)
+        self.val_ndcg_, self.curve_ = state.get("val_ndcg"), state.get("curve", [])
+        self.content_ = None
+
+    def _save_parts(self, path: Path) -> None:
+        if self.content_ is not None:
+            from vaekit.apps.recommend.hybrid import save_hybrid
+
+            save_hybrid(self, path)
+
+    def _load_parts(self, path: Path, device: str) -> None:
+        if (path / "content").is_dir():
+            from vaekit.apps.recommend.hybrid import load_hybrid
+
+            load_hybrid(self, path, device)
