@@ -26,9 +26,10 @@ NAMES = {
     "SemiSupervisedClassifier": "vaekit.apps.semisupervised", "augment": "vaekit.apps.semisupervised",
     "linear_probe": "vaekit.apps.semisupervised",
     "Recommender": "vaekit.apps.recommend", "ContentRecommender": "vaekit.apps.recommend",
+    "TabularSynthesizer": "vaekit.apps.tables",
 }
 ALIASES = {"VAEModel": ("vaekit.models", "VAE")}
-MODULES = ("evaluate",)  # sub-modules reachable as attributes
+MODULES = ("evaluate", "tabular")  # sub-modules reachable as attributes
 
 
 def __getattr__(name: str):

@@ -10,6 +10,20 @@ categorical block. Then
 with a learned per-column scale s_c >= ``min_scale`` (standardised units), and every missing cell
 (NaN in the model array; a whole block for a categorical column) left out of the sum, not imputed
 (Nazabal et al. 2020, HI-VAE; Xu et al. 2018, Donut's "modified ELBO").
+
+Opt-in per column (``{"kind": "numeric", "components": K}``): a mixture of K logistic distributions
+whose weights, locations and scales the decoder predicts, for multi-modal and skewed numbers, plus
+optional ``atoms`` (point masses at given values, e.g. the 0 of a mostly-zero column, with weights the
+decoder predicts: a spike-and-slab mixture), marginalised exactly:
+log p(x_c|z) = log (sum_k w_k f_k(x_c) / Z_k + sum_a w_a [x_c = a]). ``bin_width`` w > 0 makes the
+column discrete (integers): f_k is the mass of the bin [x - w/2, x + w/2], so the term is a
+log-probability, not a density (the discretised logistic mixture of Salimans et al. 2017, PixelCNN++;
+logistic rather than Gaussian components because their CDF is a sigmoid: cheap, stable in the tails,
+exactly invertible for sampling). ``low``/``high`` bound the support: each component is truncated to
+it (Z_k its mass inside), so samples stay in range and the density is the sampler's. For a continuous
+column with atoms the term at an atom is a log-probability (a mixed measure), elsewhere a log-density.
+Decoder outputs: one per model-array value, then the mixture parameters; when they outnumber the
+model-array width D, ``n_params`` = ceil(outputs / D) and the decoder's last unused outputs are ignored.
 """
 
 from __future__ import annotations
@@ -31,8 +45,14 @@ class Layout:
         if not columns:
             raise ValueError("A table likelihood needs at least one column.")
         num_at, num_col, cat_start, cat_size, cat_col, pos = [], [], [], [], [], 0
+        mix = []  # (position, column, components, bin width, low, high, atoms) of mixture columns
         for i, c in enumerate(columns):
-            if c["kind"] == "numeric":
+            if c["kind"] == "numeric" and int(c.get("components") or 0) > 0:
+                mix.append((pos, i, int(c["components"]), float(c.get("bin_width") or 0.0),
+                            float(c.get("low", -math.inf)), float(c.get("high", math.inf)),
+                            [float(a) for a in c.get("atoms", ())]))
+                pos += 1
+            elif c["kind"] == "numeric":
                 num_at.append(pos)
                 num_col.append(i)
                 pos += 1
@@ -63,6 +83,56 @@ class Layout:
         for b, (n, u) in enumerate(zip(cat_size, unseen)):
             if u:
                 self.gen_pad[b, n - 1] = True
+        self.n_mix = len(mix)
+        self.components = max((m[2] for m in mix), default=0)
+        self.mix_at = torch.tensor([m[0] for m in mix], dtype=torch.long)
+        self.mix_col = torch.tensor([m[1] for m in mix], dtype=torch.long)
+        self.mix_pad = torch.tensor([[k >= m[2] for k in range(self.components)] for m in mix],
+                                    dtype=torch.bool).reshape(len(mix), self.components)
+        self.mix_bin = torch.tensor([m[3] for m in mix], dtype=torch.float32)
+        self.mix_bounded = torch.tensor([math.isfinite(m[4]) and math.isfinite(m[5]) for m in mix], dtype=torch.bool)
+        self.mix_low = torch.tensor([m[4] if math.isfinite(m[4]) else -1.0 for m in mix], dtype=torch.float32)
+        self.mix_high = torch.tensor([m[5] if math.isfinite(m[5]) else 1.0 for m in mix], dtype=torch.float32)
+        for m in mix:
+            if math.isfinite(m[4]) != math.isfinite(m[5]) or m[4] >= m[5]:
+                raise ValueError(f"Column {columns[m[1]].get('name', m[1])!r} needs both low < high or neither.")
+        self.atoms = max((len(m[6]) for m in mix), default=0)
+        A = self.atoms
+        self.atom_at = torch.tensor([m[6] + [0.0] * (A - len(m[6])) for m in mix], dtype=torch.float32).reshape(len(mix), A)
+        self.atom_pad = torch.tensor([[a >= len(m[6]) for a in range(A)] for m in mix], dtype=torch.bool).reshape(len(mix), A)
+        # x equals an atom when within a quarter bin (discrete) or float32 rounding (continuous)
+        self.atom_tol = torch.tensor([[max(0.25 * m[3], 1e-6 * (1 + abs(a))) for a in m[6] + [0.0] * (A - len(m[6]))]
+                                      for m in mix], dtype=torch.float32).reshape(len(mix), A)
+        # decoder outputs: one per model-array value, then per mixture column K weights, K locations,
+        # K raw scales and A atom weights
+        self.mix_size = 3 * self.components + A
+        self.n_outputs = self.width + self.mix_size * self.n_mix
+
+
+INDEX = ("num_at", "num_col", "cat_col", "cat_index", "cat_pad", "cat_first", "gen_pad",
+         "mix_at", "mix_col", "mix_pad", "mix_bin", "mix_bounded", "mix_low", "mix_high", "atom_at", "atom_pad",
+         "atom_tol")
+
+
+def log_logistic_mass(a: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+    """log(sigmoid(a + width) - sigmoid(a)) for width > 0, stable in both tails and for tiny widths:
+    = log(1 - exp(-width)) + log sigmoid(b) + log(1 - sigmoid(a)), with b = a + width."""
+    return torch.log(-torch.expm1(-width)) - F.softplus(-(a + width)) - F.softplus(a)
+
+
+def truncated_logistic(loc: torch.Tensor, scale: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """x ~ Logistic(loc, scale) restricted to [low, high], by inversion of the CDF (float64; flipped to
+    the left tail, where the CDF keeps its precision)."""
+    loc, scale = loc.double(), scale.double()
+    a, b = (low.double() - loc) / scale, (high.double() - loc) / scale
+    flip = a > 0
+    lo, hi = torch.where(flip, -b, a), torch.where(flip, -a, b)
+    p_lo, p_hi = torch.sigmoid(lo), torch.sigmoid(hi)
+    u = (p_lo + (p_hi - p_lo) * torch.rand_like(p_lo)).clamp(min=1e-300, max=1 - 1e-16)
+    t = torch.log(u) - torch.log1p(-u)  # logit
+    t = torch.where(flip, -t, t)
+    t = torch.minimum(torch.maximum(t, a), b)
+    return (loc + scale * t).float()
 
 
 class TableDistribution(Distribution):
@@ -72,16 +142,84 @@ class TableDistribution(Distribution):
     arg_constraints: dict = {}
     support = constraints.real
 
-    def __init__(self, loc: torch.Tensor, scale: torch.Tensor, layout: Layout):
-        self.loc, self.scale, self.layout = loc, scale, layout  # loc (*batch, D); scale (*batch, n_numeric)
+    def __init__(self, loc: torch.Tensor, scale: torch.Tensor, layout: Layout, mix: torch.Tensor | None = None,
+                 min_scale: float = 0.0):
+        # loc (*batch, D); scale (*batch, n_numeric); mix (*batch, n_mix, 3K + A) raw mixture parameters
+        self.loc, self.scale, self.layout, self.mix, self.min_scale = loc, scale, layout, mix, min_scale
         super().__init__(loc.shape[:-1], loc.shape[-1:], validate_args=False)
 
     def _index(self, t: torch.Tensor) -> Layout:
         lay = self.layout
         if lay.num_at.device != t.device:
-            for name in ("num_at", "num_col", "cat_col", "cat_index", "cat_pad", "cat_first", "gen_pad"):
+            for name in INDEX:
                 setattr(lay, name, getattr(lay, name).to(t.device))
         return lay
+
+    def mixture(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(log w, loc, scale) of the mixture columns: log w (*batch, n_mix, K + A) the weights of the K
+        logistic components then the A atoms; loc, scale (*batch, n_mix, K) in standardised units (a
+        logistic's standard deviation is scale * pi / sqrt(3))."""
+        lay = self._index(self.loc)
+        K = lay.components
+        logits, loc, raw, atom_logits = self.mix.split([K, K, K, lay.atoms], -1)
+        scale = F.softplus(raw) + self.scale_floor()
+        logits = torch.cat([logits.masked_fill(lay.mix_pad, -math.inf), atom_logits.masked_fill(lay.atom_pad, -math.inf)], -1)
+        return F.log_softmax(logits, -1), loc, scale
+
+    def scale_floor(self) -> torch.Tensor:
+        """(n_mix, 1) least component scale: ``min_scale`` (at least 1e-3) for continuous columns, where
+        it keeps the density bounded; for discrete ones, whose terms are masses (<= 0 nats) whatever the
+        scale, a hundredth of a bin when that is smaller."""
+        lay = self.layout
+        dense = max(MIN_SCALE, self.min_scale)
+        return torch.where(lay.mix_bin > 0, (0.01 * lay.mix_bin).clamp(max=dense),
+                           torch.full_like(lay.mix_bin, dense)).unsqueeze(-1)
+
+    def _log_range_mass(self, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """log Z_k: each component's mass inside its column's [low, high] (0 for unbounded columns)."""
+        lay = self.layout
+        span = (lay.mix_high - lay.mix_low).unsqueeze(-1)  # (n_mix, 1); 2 for unbounded (unused)
+        z = log_logistic_mass((lay.mix_low.unsqueeze(-1) - loc) / scale, span / scale)
+        return torch.where(lay.mix_bounded.unsqueeze(-1), z, torch.zeros_like(z))
+
+    def mixture_log_prob(self, v: torch.Tensor) -> torch.Tensor:
+        """log p(v_c|z) of the mixture columns' values v (*, n_mix) in nats: a log-mass for discrete
+        columns and at atoms, a log-density elsewhere."""
+        lay = self._index(v)
+        log_w, loc, scale = self.mixture()
+        v = v.unsqueeze(-1)  # (*, n_mix, 1)
+        bin_width = lay.mix_bin.unsqueeze(-1)
+        discrete = bin_width > 0
+        t = (v - loc) / scale
+        mass = log_logistic_mass(t - 0.5 * bin_width / scale,
+                                 torch.where(discrete, bin_width, torch.ones_like(bin_width)) / scale)
+        density = -t - torch.log(scale) - 2 * F.softplus(-t)  # logistic log-density
+        term = torch.where(discrete, mass, density) - self._log_range_mass(loc, scale)  # (*, n_mix, K)
+        at_atom = ((v - lay.atom_at).abs() <= lay.atom_tol) & ~lay.atom_pad  # (*, n_mix, A)
+        atom_term = torch.zeros_like(at_atom, dtype=term.dtype).masked_fill(~at_atom, -math.inf)
+        # at an atom of a continuous column the components' density has no mass: the term is log w_a
+        on_atom = at_atom.any(-1, keepdim=True) & ~discrete
+        term = term.masked_fill(on_atom, -math.inf)
+        return torch.logsumexp(log_w + torch.cat([term, atom_term.expand(*term.shape[:-1], -1)], -1), -1)
+
+    def mixture_sample(self, sample_shape: torch.Size) -> torch.Tensor:
+        """(*sample_shape, *batch, n_mix) draws: a component or atom by its weight, then the atom's value
+        or the component's truncated logistic."""
+        lay = self._index(self.loc)
+        log_w, loc, scale = self.mixture()
+        shape = torch.Size(sample_shape) + log_w.shape[:-1]
+        pick = torch.distributions.Categorical(logits=log_w.expand(*shape, -1)).sample().unsqueeze(-1)
+        K = lay.components
+        k = pick.clamp(max=K - 1)
+        loc, scale = loc.expand(*shape, K).gather(-1, k).squeeze(-1), scale.expand(*shape, K).gather(-1, k).squeeze(-1)
+        low = torch.where(lay.mix_bounded, lay.mix_low, torch.full_like(lay.mix_low, -math.inf))
+        high = torch.where(lay.mix_bounded, lay.mix_high, torch.full_like(lay.mix_high, math.inf))
+        x = truncated_logistic(loc, scale, low.expand_as(loc), high.expand_as(loc))
+        if lay.atoms:
+            a = (pick - K).clamp(min=0)
+            atom = lay.atom_at.expand(*shape, lay.atoms).gather(-1, a).squeeze(-1)
+            x = torch.where(pick.squeeze(-1) >= K, atom, x)
+        return x
 
     def block_logits(self) -> torch.Tensor:
         """(*batch, n_cat, width) log-probabilities of each categorical block (padding at -inf)."""
@@ -105,6 +243,10 @@ class TableDistribution(Distribution):
             seen = torch.isfinite(x[..., lay.cat_first])
             lp = (self.block_logits() * xb).nan_to_num(0.0, neginf=0.0).sum(-1)  # one-hot picks one slot
             out[..., lay.cat_col] = torch.where(seen, lp, torch.zeros_like(lp)).expand(*shape, -1)
+        if lay.n_mix:
+            xm = x[..., lay.mix_at]
+            lp = self.mixture_log_prob(torch.nan_to_num(xm))
+            out[..., lay.mix_col] = torch.where(torch.isfinite(xm), lp, torch.zeros_like(lp)).expand(*shape, -1)
         return out
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
@@ -118,6 +260,10 @@ class TableDistribution(Distribution):
         if len(lay.cat_first):
             probs = self.block_logits().exp()
             out[..., lay.cat_index[~lay.cat_pad]] = probs[..., ~lay.cat_pad]
+        if lay.n_mix:  # the untruncated mixture mean: sum_k w_k loc_k + sum_a w_a a
+            log_w, loc, _ = self.mixture()
+            w = log_w.exp()
+            out[..., lay.mix_at] = (w[..., : lay.components] * loc).sum(-1) + (w[..., lay.components:] * lay.atom_at).sum(-1)
         return out
 
     def sample(self, sample_shape=torch.Size()) -> torch.Tensor:
@@ -135,13 +281,18 @@ class TableDistribution(Distribution):
                 pick = torch.distributions.Categorical(logits=logits).sample()  # (*, n_cat)
                 onehot = F.one_hot(pick, lay.cat_index.shape[1]).to(out.dtype)
                 out[..., lay.cat_index[~lay.cat_pad]] = onehot[..., ~lay.cat_pad]
+            if lay.n_mix:
+                out[..., lay.mix_at] = self.mixture_sample(torch.Size(sample_shape))
             return out
 
 
 class TableLikelihood(Likelihood):
     """Mixed-type rows; ``columns`` lists each column's kind in model-array order (``{"kind": "numeric"}``
-    or ``{"kind": "categorical", "size": K}``, other keys ignored). The decoder gives one output per
-    model-array value; numeric scales are learned per column and floored at ``min_scale``."""
+    or ``{"kind": "categorical", "size": K}``, other keys ignored; a numeric column may add
+    ``components``, ``bin_width``, ``low``, ``high``, ``atoms`` for the mixture above). The decoder gives one output
+    per model-array value (and the mixture parameters after them); plain numeric scales are learned per
+    column and floored at ``min_scale``, as are continuous mixture components (discrete ones: see
+    ``TableDistribution.scale_floor``)."""
 
     name = "table"
     masks_missing = True
@@ -155,13 +306,22 @@ class TableLikelihood(Likelihood):
                              f"shape is {tuple(event_shape)}.")
         self.min_scale = float(min_scale)
         self.raw_scale = nn.Parameter(torch.full((len(self.layout.num_at),), math.log(math.e - 1)))
+        self.n_outputs = self.layout.n_outputs
+        self.n_params = -(-self.n_outputs // self.layout.width)  # 1 unless mixture columns need more outputs
 
     def forward(self, h: torch.Tensor, event_dims: int) -> Distribution:
-        loc = h.float().squeeze(-event_dims - 1)  # (*batch, D)
+        lay = self.layout
+        mix = None
+        if self.n_params == 1:
+            loc = h.float().squeeze(-event_dims - 1)  # (*batch, D)
+        else:
+            flat = h.float().flatten(-2)  # (*batch, n_params * D): the decoder's outputs in order
+            loc = flat[..., : lay.width]
+            mix = flat[..., lay.width: self.n_outputs].unflatten(-1, (lay.n_mix, lay.mix_size))
         scale = positive(self.raw_scale, MIN_SCALE)
         if self.min_scale > 0:
             scale = scale.clamp(min=self.min_scale)
-        return TableDistribution(loc, scale, self.layout)
+        return TableDistribution(loc, scale, lay, mix, self.min_scale)
 
     def mean(self, px: TableDistribution) -> torch.Tensor:
         return px.mean

@@ -32,13 +32,24 @@ def conditional_sample(model, y: torch.Tensor, *, mean: bool = True, seed: int |
 
 
 def augment(X, y, n_per_class: int, *, model=None, mean: bool = False, random_state: int | None = 0,
-            **fit_params) -> tuple[np.ndarray, np.ndarray]:
+            **fit_params):
     """Synthetic labelled examples: ``n_per_class`` new rows for every class, as (X_new, y_new).
 
     ``model`` is a fitted ``SemiSupervisedClassifier``; without one, a new one is fitted on (X, y)
     (``y == -1`` marks unlabelled rows, which help too) with ``fit_params``. ``mean=False`` draws
     x ~ p(x|y,z) (varied, realistic noise); ``mean=True`` gives the decoded means E[x|y,z].
+
+    Tables: ``augment(frame, "income", 2000, classes=[">50K"])`` (a data frame and the name of its class
+    column) returns a data frame of ``n_per_class`` synthetic rows per chosen class (default: every
+    class but the most frequent), from a ``TabularSynthesizer`` (``model``, or one fitted on the frame);
+    see ``vaekit.apps.tables.augment``.
     """
+    if isinstance(y, str) and hasattr(X, "columns"):
+        from vaekit.apps.tables.augment import augment_table
+
+        if mean:
+            raise ValueError("mean=True is for arrays; synthetic table rows are always drawn from the model.")
+        return augment_table(X, y, n_per_class, model=model, random_state=random_state, **fit_params)
     from vaekit.apps.semisupervised.estimator import SemiSupervisedClassifier
 
     n = int(n_per_class)
