@@ -192,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import warnings
 
+    env_before = os.environ.get("OMP_NUM_THREADS")
+    torch_before = sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None
+    chosen_before = dict(sys.modules["vaekit.runtime"].CHOSEN) if "vaekit.runtime" in sys.modules else None
     try:
         set_threads(getattr(args, "threads", None))
         with warnings.catch_warnings():  # the library's warnings as one line each: "warning: ..."
@@ -218,6 +221,15 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, NotFittedError):
             return report(str(e))
         raise
+    finally:  # main() called in-process (tests, notebooks) leaves the caller's thread settings as they were
+        if env_before is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = env_before
+        if torch_before is not None and sys.modules["torch"].get_num_threads() != torch_before:
+            sys.modules["torch"].set_num_threads(torch_before)
+        if chosen_before is not None:
+            sys.modules["vaekit.runtime"].CHOSEN.update(chosen_before)
 
 
 if __name__ == "__main__":
