@@ -401,7 +401,7 @@ def write_report(raw: dict, args, started) -> None:
             "(patience 50) for every neural model. Defaults (the default model's encoder; the hybrid's regression inputs) were chosen on other splits (seeds 100-101), never on these test users.", ""]
     body = []
     if "main" in raw:
-        body += ["## All users", ""] + table(raw["main"], order) + [""]
+        body += ["## All users", "", *table(raw["main"], order), ""]
         if raw["main"].get("errors"):
             body += [f"Not run: {k}: {v}" for k, v in raw["main"]["errors"].items()] + [""]
         rb = raw["main"].get("RecBole 1.2.1 MultiVAE (defaults)")
@@ -414,7 +414,7 @@ def write_report(raw: dict, args, started) -> None:
         l2 = [r["l2"] for r in raw["main"]["EASE (L2 chosen on validation users)"]]
         body += [f"EASE's L2 per split (chosen from {list(EASE_L2)}): {l2}.", ""]
     if "half" in raw:
-        body += [f"## Half the users ({raw['half_users']} users, same protocol)", ""] + table(raw["half"], order) + [""]
+        body += [f"## Half the users ({raw['half_users']} users, same protocol)", "", *table(raw["half"], order), ""]
     if "cold" in raw:
         names = [k for k in raw["cold"][0] if isinstance(raw["cold"][0][k], dict)]
         body += ["## Cold-start items (content only)", "",

@@ -11,10 +11,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from vaekit.apps.anomaly import AnomalyDetector
+from vaekit.apps.anomaly import AnomalyDetector, TimeSeriesDetector
 from vaekit.apps.anomaly.cli import add_commands
 from vaekit.apps.anomaly.metrics import best_f1, detection_metrics, point_adjust
-from vaekit.apps.anomaly import TimeSeriesDetector
 
 FAST = {"latent_dim": 2, "hidden": (32, 32), "steps": 300, "k": 32, "patience": 0}
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from vaekit import ModelConfig, TrainConfig, build_model, dataset_elbo, fit
-from vaekit.apps.compression.codec import compress, decompress, read_header
 from vaekit.apps.compression.cli import add_commands
+from vaekit.apps.compression.codec import compress, decompress, read_header
 from vaekit.io import save_model
 
 

@@ -39,7 +39,7 @@ def binary_data(n=256, d=12, seed=0):
 def test_shapes_and_gradients(prior):
     model, x = tiny(prior), binary_data(8)
     out = model(x)
-    (q2, z2, _), (q1, z1, p1) = out.layers  # top layer first
+    (_, z2, _), (q1, z1, p1) = out.layers  # top layer first
     assert z2.shape == (8, 2) and z1.shape == (8, 3) and out.z is z2
     assert out.px.batch_shape == (8,) and out.px.event_shape == (12,)
     assert q1.batch_shape == p1.batch_shape == (8,)
@@ -140,7 +140,7 @@ def test_bad_input_is_named():
         elbo(model, x, torch.zeros(4))
     with pytest.raises(ValueError, match="positive number"):
         log_likelihood(model, x, k=0)
-    with pytest.raises(ValueError, match="model.prior must be one of"):
+    with pytest.raises(ValueError, match=r"model\.prior must be one of"):
         build_model(config("flat"))
 
 

@@ -23,16 +23,16 @@ def test_readme_leads_with_the_two_setup_commands():
     text = README.read_text()
     setup = text[text.index("## Set up"):text.index("## Python quickstart")]
     commands = re.findall(r"^pip install .*$", setup, flags=re.M)
-    assert commands == ['pip install -c constraints.txt -e . && vaekit train digits --out runs/digits',
-                        'pip install -c constraints.txt -e ".[test]" && python -m pytest -q']
+    assert commands == ['pip install -c constraints.txt -e ".[apps]" && vaekit train digits --out runs/digits',
+                        'pip install -c constraints.txt -e ".[apps,test]" && python -m pytest -q']
     ci = (README.parent / ".ci" / "run").read_text()
     assert commands[1] in ci
 
 
 def test_every_public_name_resolves():
-    import vaekit
-
     import types
+
+    import vaekit
 
     for name in vaekit.__all__:
         value = getattr(vaekit, name)

@@ -14,9 +14,9 @@ from sklearn.neural_network import MLPClassifier
 
 from vaekit import ModelConfig, TrainConfig, build_model
 from vaekit.apps.semisupervised.augment import augment, conditional_sample
+from vaekit.apps.semisupervised.estimator import SemiSupervisedClassifier
 from vaekit.apps.semisupervised.objective import labelled_bound, m2_objective, unlabelled_bound
 from vaekit.batching import LabelledUnlabelled
-from vaekit.apps.semisupervised.estimator import SemiSupervisedClassifier
 
 CLASSES = np.array([3, 7, 9])  # non-contiguous labels: classes_ must map them back
 

@@ -26,9 +26,9 @@ NAMES = {
     "SemiSupervisedClassifier": "vaekit.apps.semisupervised", "augment": "vaekit.apps.semisupervised",
     "linear_probe": "vaekit.apps.semisupervised",
     "Recommender": "vaekit.apps.recommend", "ContentRecommender": "vaekit.apps.recommend",
-    "TabularSynthesizer": "vaekit.apps.tables",
+    "TabularSynthesizer": "vaekit.apps.tables", "MoleculeVAE": "vaekit.apps.molecules",
 }
-ALIASES = {"VAEModel": ("vaekit.models", "VAE")}
+ALIASES = {"VAEModel": ("vaekit.models", "VAE"), "export": ("vaekit.serve.export", "export")}
 MODULES = ("evaluate", "tabular")  # sub-modules reachable as attributes
 
 

@@ -28,7 +28,7 @@ from vaekit.cli_commands import (
 from vaekit.cli_common import UserError, add_overwrite, command, formatter
 
 APP_MODULES = ("vaekit.apps.compression.cli", "vaekit.apps.anomaly.cli", "vaekit.apps.semisupervised.cli",
-               "vaekit.apps.recommend.cli", "vaekit.apps.tables.cli")
+               "vaekit.apps.recommend.cli", "vaekit.apps.tables.cli", "vaekit.apps.molecules.cli", "vaekit.serve.cli")
 
 
 def version() -> str:

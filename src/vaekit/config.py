@@ -272,7 +272,7 @@ def build_hierarchical(cfg: ModelConfig) -> nn.Module:
 Builder = Callable[[ModelConfig], nn.Module]
 FAMILIES: dict[str, Builder] = {"vae": build_vae, "m2": build_m2, "hierarchical": build_hierarchical}
 # Families that live with their application: imported by name on first use, then registered.
-FAMILY_MODULES: dict[str, str] = {"multvae": "vaekit.apps.recommend.model"}
+FAMILY_MODULES: dict[str, str] = {"multvae": "vaekit.apps.recommend.model", "sequence": "vaekit.apps.molecules.model"}
 
 
 def register_family(name: str, builder: Builder) -> None:

@@ -28,6 +28,7 @@ from vaekit.likelihoods.base import (
     positive,
 )
 from vaekit.likelihoods.table import TableDistribution, TableLikelihood
+from vaekit.sequence import SequenceLikelihood
 
 LIKELIHOODS: dict[str, type[Likelihood]] = {
     cls.name: cls
@@ -40,6 +41,7 @@ LIKELIHOODS: dict[str, type[Likelihood]] = {
         NegativeBinomialLikelihood,
         MultinomialLikelihood,
         TableLikelihood,
+        SequenceLikelihood,  # autoregressive token sequences: built by the "sequence" family with its decoder
     )
 }
 

@@ -266,7 +266,7 @@ class TableDistribution(Distribution):
             out[..., lay.mix_at] = (w[..., : lay.components] * loc).sum(-1) + (w[..., lay.components:] * lay.atom_at).sum(-1)
         return out
 
-    def sample(self, sample_shape=torch.Size()) -> torch.Tensor:
+    def sample(self, sample_shape=()) -> torch.Tensor:
         """Model-array rows: numeric values x ~ N(loc, s), one-hot blocks of sampled categories (never
         the slot for unseen categories: new data comes from the categories the model was fitted on)."""
         lay = self._index(self.loc)
