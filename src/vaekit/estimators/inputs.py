@@ -19,8 +19,12 @@ from vaekit.data import tabular
 from vaekit.data.dataset import choose_likelihood
 
 
-def check_array(X, *, name: str = "X") -> np.ndarray:
-    """Float32 array of shape (N, ...); a ValueError names any problem."""
+def check_array(X, *, name: str = "X", n_features: int | None = None, owner: str = "the model") -> np.ndarray:
+    """Float32 array of shape (N, ...); a ValueError names any problem (worded as scikit-learn's own
+    checks are, so tools that look for its messages find them)."""
+    if hasattr(X, "tocsr") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"{name} is a sparse matrix, and sparse input is not supported here; pass "
+                        f"{name}.toarray() (or use vaekit.Recommender for sparse click data).")
     if isinstance(X, pd.DataFrame):
         non_numeric = [c for c, t in X.dtypes.items() if not pd.api.types.is_numeric_dtype(t)]
         if non_numeric:
@@ -29,14 +33,24 @@ def check_array(X, *, name: str = "X") -> np.ndarray:
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
     try:
-        X = np.asarray(X, dtype=np.float32)
+        X = np.asarray(X)
+        if X.dtype.kind == "c":
+            raise ValueError(f"Complex data not supported: {name} has complex values; pass real numbers.")
+        X = X.astype(np.float32)
     except (TypeError, ValueError) as e:
+        if "Complex data" in str(e):
+            raise
         raise ValueError(f"{name} must be numeric ({e}).") from None
     if X.ndim < 2:
-        raise ValueError(f"{name} is {X.ndim}-D; pass a 2-D array (n_samples, n_features), "
+        raise ValueError(f"{name} is {X.ndim}-D; Reshape your data: pass a 2-D array (n_samples, n_features), "
                          "e.g. X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample.")
-    if X.shape[0] == 0 or X[0].size == 0:
-        raise ValueError(f"{name} is empty (shape {X.shape}); pass at least one sample and one feature.")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty: 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
+    if X[0].size == 0:
+        raise ValueError(f"{name} is empty: 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
+    if n_features is not None and X.ndim == 2 and X.shape[1] != n_features:
+        raise ValueError(f"{name} has {X.shape[1]} features, but {owner} is expecting {n_features} features "
+                         "as input (the number it was fitted on); pass data with the same features.")
     if not np.isfinite(X).all():
         bad = int((~np.isfinite(X)).reshape(len(X), -1).any(1).sum())
         raise ValueError(f"{name} contains NaN or infinite values in {bad} sample(s); remove or impute them, "
@@ -88,11 +102,12 @@ def fit_inputs(X, *, likelihood: str = "auto", name: str = "X") -> tuple[Inputs,
     return inputs, f"likelihood='{likelihood}' chose {chosen!r} ({reason})." if likelihood == "auto" else ""
 
 
-def to_model(inputs: Inputs, X, *, name: str = "X") -> torch.Tensor:
+def to_model(inputs: Inputs, X, *, name: str = "X", owner: str = "the model") -> torch.Tensor:
     """User data -> the model's input, checked against the fitted shape or columns."""
     if inputs.kind == "table":
         return torch.from_numpy(tabular.encode_table(X, inputs.table, name=name))
-    X = check_array(X, name=name)
+    flat = len(inputs.input_shape) == 1
+    X = check_array(X, name=name, n_features=int(inputs.input_shape[0]) if flat else None, owner=owner)
     if X.shape[1:] != inputs.input_shape:
         raise ValueError(f"{name} has shape {X.shape[1:]} per sample but the model was fitted on "
                          f"{inputs.input_shape}; pass data with the same features.")

@@ -116,7 +116,7 @@ class VAE(TransformerMixin, Estimator):
         return int(np.prod(self.inputs_.input_shape))
 
     def _to_model(self, X, *, name: str = "X") -> torch.Tensor:
-        return to_model(self.inputs_, X, name=name)
+        return to_model(self.inputs_, X, name=name, owner=type(self).__name__)
 
     def _from_model(self, x: torch.Tensor):
         return from_model(self.inputs_, x)
