@@ -5,6 +5,7 @@ rolling z-score). Each part caches its raw results as JSON; ``--part report`` wr
     python benchmarks/anomaly.py --part odds      # 17 ODDS sets x splits x {vaekit, PyOD VAE, IForest}
     python benchmarks/anomaly.py --part nab       # NAB series: vaekit TimeSeriesDetector vs rolling z-score
     python benchmarks/anomaly.py --part report
+    python benchmarks/anomaly.py --part odds --methods vaekit --splits 3 --big-splits 3 --cache /tmp/x  # subset
 
 PyOD and its detectors are benchmark-only (``pip install vaekit[bench]``).
 """
@@ -15,8 +16,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,25 +23,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from common import DATA, ROOT, cpu
 
 ODDS = ["arrhythmia", "cardio", "glass", "ionosphere", "letter", "lympho", "mnist", "musk", "optdigits",
         "pendigits", "pima", "satellite", "satimage-2", "shuttle", "vertebral", "vowels", "wbc"]
 ODDS_ROWS = {"arrhythmia": 452, "cardio": 1831, "glass": 214, "ionosphere": 351, "letter": 1600, "lympho": 148,
              "mnist": 7603, "musk": 3062, "optdigits": 5216, "pendigits": 6870, "pima": 768, "satellite": 6435,
              "satimage-2": 5803, "shuttle": 49097, "vertebral": 240, "vowels": 1456, "wbc": 378}
-ROOT = Path(__file__).resolve().parents[1]
+METHODS = ("vaekit", "pyod_vae", "iforest")
 
 
 def machine() -> str:
+    import platform
+
+    import vaekit
     try:
-        model = next(line.split(":", 1)[1].strip() for line in subprocess.run(
-            ["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines() if line.startswith("Model name"))
-    except StopIteration:
-        model = platform.processor()
-    import pyod
+        import pyod
+        pyod_version = pyod.__version__
+    except ImportError:
+        pyod_version = "not installed"
     load = os.getloadavg()[0]
-    return (f"{model}, {os.cpu_count()} cores (shared with other jobs; load average {load:.1f} at start), "
-            f"torch {torch.__version__}, pyod {pyod.__version__}, Python {platform.python_version()}")
+    return (f"{cpu()}, {os.cpu_count()} cores (shared with other jobs; load average {load:.1f} at start), "
+            f"{torch.get_num_threads()} torch thread(s), torch {torch.__version__}, vaekit {vaekit.__version__}, "
+            f"pyod {pyod_version}, Python {platform.python_version()}")
 
 
 def odds_split(X, y, seed):
@@ -53,15 +56,14 @@ def odds_split(X, y, seed):
     return sc.transform(Xtr), sc.transform(Xte), yte
 
 
-def make_detector(method: str, *, seed: int, steps: int, pyod_epochs: int | None):
-    from pyod.models.iforest import IForest
-    from pyod.models.vae import VAE as PyodVAE
-
-    from vaekit.apps.anomaly import AnomalyDetector
+def make_detector(method: str, *, seed: int, steps: int, pyod_epochs: int | None, params: dict | None = None):
     if method == "vaekit":
-        return AnomalyDetector(random_state=seed, **({} if steps is None else {"steps": steps}))
+        from vaekit.apps.anomaly import AnomalyDetector
+        return AnomalyDetector(random_state=seed, **({} if steps is None else {"steps": steps}), **(params or {}))
     if method == "pyod_vae":  # as shipped; verbose=0 only silences its progress output
+        from pyod.models.vae import VAE as PyodVAE
         return PyodVAE(verbose=0, random_state=seed, **({} if pyod_epochs is None else {"epoch_num": pyod_epochs}))
+    from pyod.models.iforest import IForest
     return IForest(random_state=seed)
 
 
@@ -79,9 +81,10 @@ def run_odds(args) -> dict:
         epochs = args.pyod_big_epochs if big and args.pyod_big_epochs else args.pyod_epochs
         for seed in range(n_splits):
             Xtr, Xte, yte = odds_split(X, y, seed)
-            for method in ("vaekit", "pyod_vae", "iforest"):
+            for method in args.methods:
                 t0 = time.perf_counter()
-                det = make_detector(method, seed=seed, steps=args.steps, pyod_epochs=epochs).fit(Xtr)
+                det = make_detector(method, seed=seed, steps=args.steps, pyod_epochs=epochs,
+                                    params=json.loads(args.vaekit_params)).fit(Xtr)
                 s = det.decision_function(Xte)
                 rows.append({"dataset": name, "n": len(X), "d": X.shape[1], "split": seed, "method": method,
                              "roc_auc": float(roc_auc_score(yte, s)), "pr_auc": float(average_precision_score(yte, s)),
@@ -111,8 +114,8 @@ def rolling_zscore(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def run_nab(args) -> dict:
-    from vaekit.apps.anomaly_metrics import detection_metrics
-    from vaekit.apps.anomaly_timeseries import TimeSeriesDetector
+    from vaekit.apps.anomaly import TimeSeriesDetector
+    from vaekit.apps.anomaly.metrics import detection_metrics
 
     rows, example = [], None
     info = {"machine": machine(), "command": " ".join(sys.argv), "args": vars(args)}
@@ -204,11 +207,14 @@ def odds_section(part: dict, out: Path, extra: list[dict]) -> list[str]:
                 f"splits = random_state 0..{a['splits'] - 1} for sets with <= {a['big']} rows, "
                 f"0..{a['big_splits'] - 1} for larger sets")
              + (" (PyOD's 10)" if a["splits"] == a["big_splits"] == 10 else
-                ": fewer than PyOD's 10 splits only to fit the CPU time budget, so single-dataset differences of a "
-                "few hundredths are within split-to-split noise")
-             + ". vaekit: `AnomalyDetector("
-             + ("" if a["steps"] is None else f"steps={a['steps']}") + ")`, "
-             + ("library defaults" if a["steps"] is None else "all other settings default")
+                ": fewer than PyOD's 10 splits")
+             + ". vaekit: `AnomalyDetector(" + ", ".join(
+                 ([] if a["steps"] is None else [f"steps={a['steps']}"])
+                 + [f"{k}={v!r}" for k, v in json.loads(a.get("vaekit_params", "{}")).items()]) + ")`, "
+             + ("library defaults" if a["steps"] is None and a.get("vaekit_params", "{}") == "{}"
+                else "all other settings default")
+             + (", precision='auto' as on a CPU without bf16 hardware (--no-bf16-hardware)"
+                if a.get("no_bf16_hardware") else "")
              + f" ({vaekit_defaults(a['steps'])}). PyOD VAE: as shipped "
              + ("(defaults" if a["pyod_epochs"] is None else f"(defaults except epoch_num={a['pyod_epochs']}")
              + "; its KL is clamped to capacity 0, so it is in effect a noisy autoencoder scored by reconstruction "
@@ -244,8 +250,8 @@ def odds_section(part: dict, out: Path, extra: list[dict]) -> list[str]:
     done = set(mean.index)
     missing = [n for n in ODDS if n not in done]
     if missing:
-        lines += ["", (f"**Not measured** (the run was stopped at the ~30 min time budget before reaching them; sets run "
-                  f"smallest first): {', '.join(missing)}. The mean is over the {len(done)} measured sets only.")]
+        lines += ["", (f"**Not measured** (not reached by the run; sets run smallest first): {', '.join(missing)}. "
+                  f"The mean is over the {len(done)} measured sets only.")]
     lines += ["", (f"Mean ROC AUC: vaekit {m[('roc_auc', 'vaekit')]:.3f}, PyOD VAE {m[('roc_auc', 'pyod_vae')]:.3f}, "
               f"IForest {m[('roc_auc', 'iforest')]:.3f}. vaekit has the higher ROC AUC on {wins['pyod_vae']} of "
               f"{len(mean)} sets against PyOD's VAE and on {wins['iforest']} of {len(mean)} against IForest."), "",
@@ -306,7 +312,7 @@ def nab_section(part: dict, out: Path, data: Path) -> list[str]:
               "one flagged point anywhere in a window counts the whole window as found.", ""]
     ex = part.get("example")
     if ex:
-        from vaekit.apps.anomaly_plot import plot_series
+        from vaekit.apps.anomaly.plot import plot_series
         series, labels = next((df, lab) for key, df, lab in nab_series(data) if key == ex["series"])
         plot_series(pd.to_datetime(series["timestamp"]), series[["value"]], np.asarray(ex["scores"]),
                     ex["threshold"], out / "anomaly_nab_example.png", labels=labels)
@@ -319,12 +325,16 @@ def nab_section(part: dict, out: Path, data: Path) -> list[str]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--part", choices=("odds", "nab", "report"), required=True)
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    p.add_argument("--data", default=str(DATA))
     p.add_argument("--cache", default="/tmp/vaekit_anomaly_bench")
     p.add_argument("--datasets", nargs="*", default=None)
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
+                   help="odds: detectors to run (the report needs all three)")
     p.add_argument("--splits", type=int, default=10)
     p.add_argument("--big", type=int, default=5000, help="sets with more rows use --big-splits")
     p.add_argument("--big-splits", type=int, default=3)
+    p.add_argument("--vaekit-params", default="{}",
+                   help='odds: other AnomalyDetector arguments as JSON, e.g. \'{"precision": "fp32"}\'')
     p.add_argument("--steps", type=int, default=None,
                    help="vaekit gradient-step target (epochs='auto'); default: the library's default")
     p.add_argument("--pyod-epochs", type=int, default=None, help="override PyOD VAE epoch_num (default: as shipped)")
@@ -336,8 +346,14 @@ def main() -> None:
     p.add_argument("--resume", action="store_true", help="nab: keep the series already in the cache")
     p.add_argument("--note", default="", help="odds with --tag: why this run replaces the main run's rows")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-bf16-hardware", action="store_true",
+                   help="let vaekit's precision='auto' see a CPU without bf16 hardware (float32 everywhere), as on "
+                        "a machine without avx512_bf16/amx_bf16; works on every vaekit release")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.no_bf16_hardware:
+        import vaekit.runtime
+        vaekit.runtime.cpu_has_fast_bf16 = lambda: False  # the one place precision='auto' asks
     if args.part == "report":
         return report(args)
     save_part(args, run_odds(args) if args.part == "odds" else run_nab(args))

@@ -14,6 +14,7 @@ import argparse
 import collections
 import datetime
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from anomaly import ODDS, ROOT, machine, odds_split
+from anomaly import ODDS, machine, odds_split
+from common import DATA, RESULTS, ROOT, write
 
 
 def run(tag: str, params: dict, seeds: list[int], data: Path, cache: Path) -> None:
@@ -52,19 +54,21 @@ def run(tag: str, params: dict, seeds: list[int], data: Path, cache: Path) -> No
 
 
 def summary(cache: Path, out: Path) -> None:
-    res, params = {}, {}
+    res, params, machines, seeds = {}, {}, set(), set()
     for f in sorted(cache.glob("*.jsonl")):
         d = collections.defaultdict(list)
         for line in f.read_text().splitlines():
             r = json.loads(line)
             d[r["dataset"]].append(r["roc"])
             params[f.stem] = r.get("params", {})
+            machines.add(re.sub(r"; load average [\d.]+ at start", "", r.get("machine", "?")))
+            seeds.add(r["seed"])
         res[f.stem] = {k: float(np.mean(v)) for k, v in d.items()}
     tags = sorted(res, key=lambda t: (t != "iforest", t))
     lines = ["# AnomalyDetector defaults: development splits", "",
              f"Written {datetime.datetime.now():%Y-%m-%d %H:%M} by `python benchmarks/anomaly_dev.py summary` from "
-             "runs of `python benchmarks/anomaly_dev.py run TAG PARAMS` (2 cores shared by two jobs). "
-             "ODDS test ROC AUC, mean over splits random_state 100 and 101 (60/40 stratified, standardised on the "
+             "runs of `python benchmarks/anomaly_dev.py run TAG PARAMS` on: " + "; ".join(sorted(machines)) + ". "
+             f"ODDS test ROC AUC, mean over splits random_state {', '.join(map(str, sorted(seeds)))} (60/40 stratified, standardised on the "
              "train part, as in `anomaly.py`); the reported benchmark uses random_state 0..9, so these splits only "
              "chose the defaults. A variant cut off before all 17 sets is compared on the sets it reached.", "",
              "| variant | AnomalyDetector arguments | sets | mean ROC AUC (its sets) | IForest on the same sets |",
@@ -79,8 +83,7 @@ def summary(cache: Path, out: Path) -> None:
               "| dataset | " + " | ".join(full) + " |", "|---|" + "---|" * len(full)]
     for name in ODDS:
         lines.append(f"| {name} | " + " | ".join(f"{res[t][name]:.3f}" for t in full) + " |")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
+    write(out, lines)
     print(f"wrote {out}")
 
 
@@ -90,9 +93,9 @@ def main() -> None:
     p.add_argument("tag", nargs="?")
     p.add_argument("params", nargs="?", default="{}")
     p.add_argument("--seeds", default="100,101")
-    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--cache", type=Path, default=ROOT / "runs" / "anomaly_dev")
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "anomaly_dev.md")
+    p.add_argument("--out", type=Path, default=RESULTS / "anomaly_dev.md")
     args = p.parse_args()
     torch.set_num_threads(1)
     if args.mode == "summary":

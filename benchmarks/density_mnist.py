@@ -7,13 +7,16 @@ Configurations (``--config``):
      (with tanh the VampPrior model never leaves the pixel-marginal plateau: every posterior drifts
      together, which the VampPrior, unlike N(0, I), does not penalise, and the tanh decoder saturates)
   c  the same network as (a) trained with the IWAE bound, k = 5        (Burda et al. 2015)
-  d  two-stochastic-layer hierarchical VAE + VampPrior, KL warm-up     (vaekit.hierarchical)
+  d  two-stochastic-layer hierarchical VAE + VampPrior, KL warm-up     (family "hierarchical")
+
+Every row is ``build_model(ModelConfig(family=...))`` trained by ``vaekit.fit`` and evaluated by the
+core ``vaekit.evaluate`` functions (``dataset_elbo``, ``log_likelihood``, ``active_units_per_layer``).
 
 Training uses the 50,000 training images with early stopping on the 10,000 validation images
 (``--patience``) inside a wall-clock budget (``--max-minutes``); the best validation weights are
-evaluated on the test images. Each run saves its model in ``--cache-dir/<config>`` (for (a)-(c) a
-run directory that ``vaekit evaluate`` reads), stores its row in ``--cache-dir`` and rewrites
-``benchmarks/results/density_mnist.md`` from every stored row.
+evaluated on the test images. Each run saves its model in ``--cache-dir/<config>`` (a directory that
+``vaekit evaluate`` reads), stores its row in ``--rows`` (JSON, committed beside the results file) and
+rewrites ``benchmarks/results/density_mnist.md`` from every stored row.
 
     python benchmarks/density_mnist.py --config a --max-minutes 15 --k 5000 --n-test 10000
 """
@@ -21,29 +24,25 @@ run directory that ``vaekit evaluate`` reads), stores its row in ``--cache-dir``
 from __future__ import annotations
 
 import argparse
-import datetime
-import functools
 import json
 import math
-import os
-import platform
+import re
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
+from common import DATA, RESULTS, ROOT, command, machine, now
 
 from vaekit import ModelConfig, TrainConfig, build_model, fit
-from vaekit.evaluate import active_units, dataset_elbo, log_likelihood
-from vaekit.io import save_model
+from vaekit.atomic import atomic_write_text
+from vaekit.evaluate import active_units_per_layer, dataset_elbo, log_likelihood
+from vaekit.generate import reconstruct, sample
+from vaekit.io import load_model, save_model
 from vaekit.models import init_from_data
-from vaekit.objectives import elbo as vae_elbo
-from vaekit.train import iwae_objective
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 MLP = {"input_shape": (784,), "latent_dim": 50, "hidden": (200, 200), "activation": "tanh"}
 CONFIGS = {
     "a": {"title": "(a) VAE, MLP 784-200-200-50, N(0, I) prior, ELBO", "model": MLP, "published": "88.56",
@@ -54,62 +53,28 @@ CONFIGS = {
     "c": {"title": "(c) IWAE k = 5, MLP 784-200-200-50, N(0, I) prior", "model": MLP, "iwae_k": 5,
           "published": "—", "pythae": "86.82 (IWAE), 84.58 (PIWAE)"},
     "d": {"title": "(d) 2-layer hierarchical VAE (z1 40, z2 40, MLPs 200-200, ReLU) + VampPrior (K = 500), KL warm-up",
-          "hierarchical": True, "warmup": True, "published": "83.19", "pythae": "—"},
+          "model": {**MLP, "family": "hierarchical", "latent_dims": (40, 40), "activation": "relu", "prior": "vamp",
+                    "prior_components": 500},
+          "warmup": True, "published": "83.19", "pythae": "—"},
 }
 TARGETS = {"a": 88.56 + 1.0, "b": 85.57 + 1.0, "d": 84.5}  # nats: within 1 nat of published; (d) < 84.5
 
 
-def machine() -> str:
-    with open("/proc/cpuinfo") as f:
-        cpu = next((line.split(":", 1)[1].strip() for line in f if "model name" in line), "?")
-    return (f"{cpu}, {os.cpu_count()} cores shared with other jobs (load avg {os.getloadavg()[0]:.1f}), "
-            f"{torch.get_num_threads()} torch thread(s), torch {torch.__version__}, Python {platform.python_version()}")
+def model_config(name: str) -> ModelConfig:
+    return ModelConfig(**CONFIGS[name]["model"])
 
 
-def build(name: str, x_train: torch.Tensor):
-    """(model, training objective, evaluation objective, log-likelihood fn, active-units fn, sampler,
-    reconstructor, saver)."""
-    spec = CONFIGS[name]
-    if spec.get("hierarchical"):
-        from vaekit import hierarchical as hv
-
-        model = hv.HierarchicalVAE.mlp(784, z1_dim=40, z2_dim=40, hidden=(200, 200), activation="relu", prior="vamp",
-                                       n_components=500,
-                                       pseudo_init=x_train[torch.randperm(len(x_train))[:500]])
-        from vaekit.hierarchical_io import save_hierarchical
-
-        return (model, hv.elbo, hv.elbo, hv.log_likelihood, hv.active_units,
-                lambda n: model.sample(n), lambda x: model.reconstruct(x),
-                lambda path, extra: save_hierarchical(model, path, extra=extra, overwrite=True))
-    cfg = ModelConfig(**spec["model"])
-    model = build_model(cfg)
-    init_from_data(model, x_train)  # VampPrior pseudo-inputs start at random training images
-    objective = functools.partial(iwae_objective, k=spec["iwae_k"]) if "iwae_k" in spec else vae_elbo
-
-    def sample(n):
-        z = model.prior().sample((n,))
-        return model.decode(z).mean
-
-    def reconstruct(x):
-        return model.decode(model.encode(x).mean).mean
-
-    def save(path, extra):
-        save_model(model, cfg, path, extra=extra)
-
-    return model, objective, vae_elbo, log_likelihood, active_units, sample, reconstruct, save
-
-
-def command() -> str:
-    script = Path(sys.argv[0])
-    script = script.resolve().relative_to(ROOT) if script.is_absolute() else script
-    return " ".join(["python", str(script), *sys.argv[1:]])
+def layer_names(model) -> list[str]:
+    """Names of the stochastic layers, top first: ["z"] or ["z2", "z1"]."""
+    n = len(getattr(model, "layer_sizes", (0,)))
+    return ["z"] if n == 1 else [f"z{n - i}" for i in range(n)]
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", choices=sorted(CONFIGS))
     p.add_argument("--table-only", action="store_true", help="only rewrite the results file from stored rows")
-    p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+    p.add_argument("--data-dir", type=Path, default=DATA)
     p.add_argument("--epochs", type=int, default=2000, help="upper bound; usually --max-minutes stops first")
     p.add_argument("--max-minutes", type=float, default=20.0, help="wall-clock training budget")
     p.add_argument("--patience", type=int, default=50, help="early stopping on validation ELBO (epochs)")
@@ -130,11 +95,19 @@ def main() -> None:
     p.add_argument("--pictures", action="store_true", help="write sample/reconstruction PNGs of this model")
     p.add_argument("--pictures-only", action="store_true",
                    help="only draw the PNGs of the model this config saved in --cache-dir, then rewrite the table")
-    p.add_argument("--cache-dir", type=Path, default=ROOT / "runs" / "density_mnist")
+    p.add_argument("--cache-dir", type=Path, default=ROOT / "runs" / "density_mnist", help="saved models")
+    p.add_argument("--rows", type=Path, default=RESULTS / "density_mnist.json",
+                   help="the measured rows (JSON), from which the results file is written")
+    p.add_argument("--import-rows", default="",
+                   help="REV:PATH of a results file an earlier version of this script wrote: store its rows in "
+                        "--rows (marked as read from that file), then rewrite the table")
     p.add_argument("--out", type=Path, default=RESULTS / "density_mnist.md")
     args = p.parse_args()
-    if args.table_only:
-        write_table(args.cache_dir, args.out)
+    if args.import_rows:
+        for row in import_rows(args.import_rows):
+            store_row(args.rows, row)
+    if args.table_only or args.import_rows:
+        write_table(args.rows, args.out)
         return
     if args.config is None:
         p.error("--config is required (or pass --table-only).")
@@ -146,11 +119,13 @@ def main() -> None:
     data = np.load(path)
     x_train, x_val, x_test = (torch.from_numpy(data[s].astype(np.float32)) for s in ("train", "valid", "test"))
     torch.manual_seed(args.seed)
-    model, objective, eval_objective, ll_fn, au_fn, sample, reconstruct, save = build(args.config, x_train)
-    spec = CONFIGS[args.config]
+    spec, model_cfg = CONFIGS[args.config], model_config(args.config)
+    model = build_model(model_cfg)
+    init_from_data(model, x_train)  # VampPrior pseudo-inputs start at random training images
     steps_per_epoch = math.ceil(len(x_train) / args.batch_size)
     warmup = int(args.warmup_epochs * steps_per_epoch) if spec.get("warmup") else 0
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      objective="iwae" if "iwae_k" in spec else "elbo", k=spec.get("iwae_k", 1),
                       kl_schedule="linear" if warmup else "constant", warmup_steps=warmup,
                       lr_schedule=args.lr_schedule, patience=args.patience, precision="fp32", progress=False, eval_batch_size=1000)
 
@@ -166,108 +141,154 @@ def main() -> None:
 
     run_dir = args.cache_dir / args.config
     if args.pictures_only:
-        model.load_state_dict(load_file(str(run_dir / "model.safetensors")))
-        pictures(sample, reconstruct, x_test, args.out.parent.resolve())
-        mark_pictures(args.cache_dir, args.config)
-        write_table(args.cache_dir, args.out)
+        model = load_model(run_dir)[0]
+        pictures(model, x_test, args.out.parent.resolve())
+        mark_pictures(args.rows, args.config)
+        write_table(args.rows, args.out)
         return
     if args.eval_only:  # a model saved by an earlier run of this config, with its training history
-        meta = json.loads((run_dir / "config.json").read_text())
-        model.load_state_dict(load_file(str(run_dir / "model.safetensors")))
+        model, _, extra = load_model(run_dir)
+        meta = {"extra": extra}
         records = meta["extra"]["history"]
         train_s = meta["extra"].get("train_s", sum(r["seconds"] for r in records))
         stopped = meta["extra"].get("stopped", "time budget")
         trained_with = meta["extra"].get("command", args.trained_with)
     else:
-        history = fit(model, x_train, x_val=x_val, config=cfg, objective=objective, callbacks=(log_and_budget,))
+        history = fit(model, x_train, x_val=x_val, config=cfg, callbacks=(log_and_budget,))
         records, train_s = history.records, time.perf_counter() - t0
         stopped = "time budget" if budget_hit else ("early stopping" if history.stopped_early else "epoch limit")
         trained_with = command()
-        save(run_dir, {"history": records, "train_s": train_s, "stopped": stopped, "command": trained_with})
+        save_model(model, model_cfg, run_dir, extra={"history": records, "train_s": train_s, "stopped": stopped,
+                                                     "command": trained_with})
     # The early-stopping score is the validation value of the *training* objective; for (c) that is IWAE_5.
     best = max(records, key=lambda r: r["val_elbo"])
     model.eval()
 
-    test = dataset_elbo(model, x_test, objective=eval_objective, batch_size=1000)
+    test = dataset_elbo(model, x_test, batch_size=1000)
     subset = torch.randperm(len(x_test), generator=torch.Generator().manual_seed(0))[: args.n_test]
     t1 = time.perf_counter()
-    ll = ll_fn(model, x_test[subset], k=args.k, samples_per_chunk=args.samples_per_chunk).double()
+    ll = log_likelihood(model, x_test[subset], k=args.k, samples_per_chunk=args.samples_per_chunk).double()
     eval_s = time.perf_counter() - t1
-    au = au_fn(model, x_test)
+    per_layer = active_units_per_layer(model, x_test)
+    au = per_layer[0] if len(per_layer) == 1 else dict(zip(layer_names(model), per_layer))
     nll = float(-ll.mean())
     row = {
         "config": args.config, "title": spec["title"],
         "command": command() if not args.eval_only else f"{trained_with}` (training), then `{command()}",
-        "date": datetime.datetime.now().isoformat(timespec="minutes"), "machine": machine(),
+        "date": now(), "machine": machine(),
         "epochs": len(records), "best_epoch": best["epoch"], "best_val": best["val_elbo"], "stopped": stopped,
         "train_s": train_s, "s_per_epoch": train_s / max(1, len(records)),
         "test_elbo": test["elbo"], "test_kl": test["kl"], "k": args.k, "n_test": len(subset),
         "nll": nll, "nll_se": float(ll.std() / math.sqrt(len(ll))) if len(ll) > 1 else 0.0,
         "bits_per_dim": nll / (784 * math.log(2)), "eval_s": eval_s,
-        "active_units": au if isinstance(au, (int, dict)) else int(au), "published": spec["published"],
+        "active_units": au, "published": spec["published"],
         "pythae": spec["pythae"], "n_params": sum(q.numel() for q in model.parameters()),
     }
-    args.cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = args.cache_dir / f"{args.config}.json.tmp"
-    tmp.write_text(json.dumps(row, indent=1))
-    os.replace(tmp, args.cache_dir / f"{args.config}.json")
+    store_row(args.rows, row)
     if args.pictures:
-        pictures(sample, reconstruct, x_test, args.out.parent)
-        mark_pictures(args.cache_dir, args.config)
-    write_table(args.cache_dir, args.out)
+        pictures(model, x_test, args.out.parent)
+        mark_pictures(args.rows, args.config)
+    write_table(args.rows, args.out)
     print(json.dumps(row, indent=1))
 
 
-def mark_pictures(cache_dir: Path, config: str) -> None:
+def read_rows(path: Path) -> dict[str, dict]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def store_row(path: Path, row: dict) -> None:
+    """Replace this config's row in the JSON store (atomically)."""
+    rows = read_rows(path)
+    rows[row["config"]] = row
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(dict(sorted(rows.items())), indent=1) + "\n")
+
+
+def mark_pictures(path: Path, config: str) -> None:
     """Record in the stored rows which configuration the PNGs show."""
-    for c in CONFIGS:
-        path = cache_dir / f"{c}.json"
-        if path.exists():
-            row = json.loads(path.read_text())
-            row["pictures"] = c == config
-            path.write_text(json.dumps(row, indent=1))
+    rows = read_rows(path)
+    for c, row in rows.items():
+        row["pictures"] = c == config
+    atomic_write_text(path, json.dumps(rows, indent=1) + "\n")
+
+
+def import_rows(spec: str) -> list[dict]:
+    """The rows of a results file an earlier version of this script wrote (``REV:PATH`` in this
+    repository), with the precision that file printed; each row says where it was read from."""
+    text = subprocess.run(["git", "-C", str(ROOT), "show", spec], capture_output=True, text=True, check=True).stdout
+    rows = []
+    for c, spec_c in CONFIGS.items():
+        m = re.search(r"^\| " + re.escape(spec_c["title"]) + r" \| \*\*([\d.]+)\*\* ± ([\d.]+) \| (\d+) \| (\d+) \| "
+                      r"([\d.]+) \| ([-\d.]+) \| ([^|]+) \| (\d+) \((\d+)\) \| ([\d.]+) min \((\d+) s/epoch, "
+                      r"stopped by ([^)]+)\) \|", text, re.M)
+        cmd = re.search(r"^- \(" + c + r"\) `(.+)` — ([^;]+); (.+); ([\d,]+) parameters; k-sample evaluation took "
+                        r"([\d.]+) min$", text, re.M)
+        if not m or not cmd:
+            continue
+        au = m.group(7).strip()
+        au = int(au) if au.isdigit() else {k: int(v) for k, v in (part.split() for part in au.split(", "))}
+        au = au if isinstance(au, int) else {k: au[k] for k in sorted(au, reverse=True)}  # top layer first
+        rows.append({
+            "config": c, "title": spec_c["title"], "command": cmd.group(1), "date": cmd.group(2),
+            "machine": cmd.group(3), "epochs": int(m.group(8)), "best_epoch": int(m.group(9)),
+            "stopped": m.group(12), "train_s": 60 * float(m.group(10)), "s_per_epoch": float(m.group(11)),
+            "test_elbo": float(m.group(6)), "test_kl": None, "k": int(m.group(3)), "n_test": int(m.group(4)),
+            "nll": float(m.group(1)), "nll_se": float(m.group(2)), "bits_per_dim": float(m.group(5)),
+            "eval_s": 60 * float(cmd.group(5)), "active_units": au, "published": spec_c["published"],
+            "pythae": spec_c["pythae"], "n_params": int(cmd.group(4).replace(",", "")),
+            "source": spec, "pictures": f"--config {c} --pictures-only" in text})
+    if not rows:
+        raise SystemExit(f"error: no rows of this script's table found in {spec}.")
+    return rows
 
 
 @torch.inference_mode()
-def pictures(sample, reconstruct, x_test: torch.Tensor, folder: Path) -> None:
+def pictures(model, x_test: torch.Tensor, folder: Path) -> None:
     """64 prior samples (Bernoulli means) and 32 test images over their reconstructions."""
     from vaekit.plots import pairs_grid, save_grid
 
-    torch.manual_seed(0)
-    images = sample(64).reshape(-1, 1, 28, 28).clamp(0, 1).numpy()
+    model.eval()
+    images = sample(model, 64, seed=0).reshape(-1, 1, 28, 28).clamp(0, 1).numpy()
     save_grid(images, folder / "density_mnist_samples.png", ncol=8)
     x = x_test[torch.randperm(len(x_test), generator=torch.Generator().manual_seed(1))[:32]]
-    recon = reconstruct(x).reshape(-1, 1, 28, 28).clamp(0, 1).numpy()
+    recon = reconstruct(model, x).reshape(-1, 1, 28, 28).clamp(0, 1).numpy()
     save_grid(pairs_grid(x.reshape(-1, 1, 28, 28).numpy(), recon, ncol=8), folder / "density_mnist_reconstructions.png",
               ncol=8)
 
 
-def write_table(cache_dir: Path, out: Path) -> None:
-    rows = [json.loads((cache_dir / f"{c}.json").read_text()) for c in sorted(CONFIGS)
-            if (cache_dir / f"{c}.json").exists()]
+def units(au) -> str:
+    return ", ".join(f"{k} {v}" for k, v in au.items()) if isinstance(au, dict) else str(au)
+
+
+def write_table(rows_path: Path, out: Path) -> None:
+    stored = read_rows(rows_path)
+    rows = [stored[c] for c in sorted(CONFIGS) if c in stored]
     lines = [
         "# Density: static binarized MNIST (test negative log-likelihood, nats; lower is better)", "",
-        "Written by `benchmarks/density_mnist.py`; every number below was measured by that script on the machine "
-        "named in its row. Data: 50,000 train / 10,000 validation (early stopping) / 10,000 test images "
+        f"Written by `benchmarks/density_mnist.py` from the rows stored in `{rows_path.name}`; every number below "
+        "was measured by that script (or by the earlier version of it that a row names as its source) on the "
+        "machine named in its row. Data: 50,000 train / 10,000 validation (early stopping) / 10,000 test images "
         "(Larochelle static binarization). NLL is the importance-weighted bound -IWAE_k (Burda et al. 2015, "
         "eq. 8) averaged over `n test` test images (a fixed random subset when fewer than 10,000), ± its "
-        "standard error over images; the ELBO is over all 10,000 test images; bits/dim = NLL / (784 ln 2).", "",
+        "standard error over images; the ELBO is over all 10,000 test images; bits/dim = NLL / (784 ln 2); "
+        "active units per stochastic layer, top first. The published and pythae columns are quoted from "
+        "../shared/REFERENCES.md, not measured here.", "",
         "| config | test NLL (nats) | k | n test | bits/dim | test ELBO (nats) | active units | epochs "
         "(best) | training time | published | pythae |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        au = r["active_units"]
-        au = ", ".join(f"{k} {v}" for k, v in au.items()) if isinstance(au, dict) else str(au)
         lines.append(
             f"| {r['title']} | **{r['nll']:.2f}** ± {r['nll_se']:.2f} | {r['k']} | {r['n_test']} | "
-            f"{r['bits_per_dim']:.4f} | {r['test_elbo']:.2f} | {au} | {r['epochs']} ({r['best_epoch']}) | "
-            f"{r['train_s'] / 60:.1f} min ({r['s_per_epoch']:.0f} s/epoch, stopped by {r['stopped']}) | "
-            f"{r['published']} | {r['pythae']} |")
+            f"{r['bits_per_dim']:.4f} | {r['test_elbo']:.2f} | {units(r['active_units'])} | {r['epochs']} "
+            f"({r['best_epoch']}) | {r['train_s'] / 60:.1f} min ({r['s_per_epoch']:.0f} s/epoch, stopped by "
+            f"{r['stopped']}) | {r['published']} | {r['pythae']} |")
     lines += ["", "## Commands, dates and machines", ""]
     for r in rows:
+        source = (f" (row read from `{r['source']}`, the results file an earlier version of this script wrote)"
+                  if r.get("source") else "")
         lines.append(f"- ({r['config']}) `{r['command']}` — {r['date']}; {r['machine']}; {r['n_params']:,} "
-                     f"parameters; k-sample evaluation took {r['eval_s'] / 60:.1f} min")
+                     f"parameters; k-sample evaluation took {r['eval_s'] / 60:.1f} min{source}")
     shown = [r["config"] for r in rows if r.get("pictures")]
     if shown and (out.parent / "density_mnist_samples.png").exists():
         lines += ["", f"Samples (Bernoulli means of p(x|z), z from the prior) and reconstructions (odd rows: test "
@@ -283,29 +304,21 @@ def write_table(cache_dir: Path, out: Path) -> None:
     for r in rows:
         au = r["active_units"]
         if (sum(au.values()) if isinstance(au, dict) else au) == 0:
-            lines.append(f"- ({r['config']}) has no active unit (test KL {r['test_kl']:.2f} nats): after "
-                         f"{r['epochs']} epochs it still models only the pixel marginals; it is undertrained, "
-                         "not a measure of what the architecture can reach")
-    lines += ["", "What was tried: cosine learning-rate annealing over a budget of about 20-25 minutes per row "
-              "(`--lr-schedule cosine --epochs N`); VampPrior pseudo-inputs initialised at random training images "
-              "(`VampPrior.init_from_data`). With tanh networks the VampPrior models (b, d) never left the "
-              "pixel-marginal plateau (test ELBO about -206.8, 0 active units, in the previous session and again "
-              "here): all posteriors drift together to |loc| about 3 with almost no spread between images (measured by "
-              "`benchmarks/vamp_collapse.py`, `vamp_collapse.md`), which "
-              "the VampPrior, unlike N(0, I), does not penalise, and the decoder never learns to use z. With ReLU "
-              "networks they train from the first epoch, so (b) and (d) use ReLU. What would close the gaps: "
-              "longer training (every row was still improving when its budget ended: best epoch = last epoch), "
-              "which on this CPU means hours per row, or a GPU."]
-    lines += ["", "Published models train for hundreds to thousands of epochs (the VampPrior paper: up to 2,000 "
-              "with early stopping after 50 bad epochs; Burda et al.: 3,280 passes). At the speeds measured here "
-              "(two benchmark processes sharing the 2 cores) the rows above stopped at:", ""]
+            kl = "" if r.get("test_kl") is None else f" (test KL {r['test_kl']:.2f} nats)"
+            lines.append(f"- ({r['config']}) has no active unit{kl} after {r['epochs']} epochs: it models only "
+                         "the pixel marginals")
+    improving = [r["config"] for r in rows if r["best_epoch"] == r["epochs"]]
+    if improving:
+        lines += ["", "Rows whose best validation epoch was their last one (still improving when training "
+                  "stopped): " + ", ".join(f"({c})" for c in improving) + "."]
+    lines += ["", "Why (b) and (d) use ReLU networks: see `vamp_collapse.md` (written by "
+              "`benchmarks/vamp_collapse.py`).", "",
+              "At the training speed measured for each row, 1,000 epochs would take:", ""]
     for r in rows:
-        lines.append(f"- ({r['config']}) {r['epochs']} epochs; 1,000 epochs would take about "
-                     f"{1000 * r['s_per_epoch'] / 3600:.0f} h at {r['s_per_epoch']:.0f} s/epoch")
+        lines.append(f"- ({r['config']}) about {1000 * r['s_per_epoch'] / 3600:.0f} h at {r['s_per_epoch']:.0f} "
+                     f"s/epoch ({r['epochs']} epochs run)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, out)
+    atomic_write_text(out, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

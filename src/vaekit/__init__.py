@@ -23,7 +23,7 @@ NAMES = {
     "HierarchicalVAE": "vaekit.hierarchical",
     "compress": "vaekit.apps.compression.codec", "decompress": "vaekit.apps.compression.codec",
     "AnomalyDetector": "vaekit.apps.anomaly", "TimeSeriesDetector": "vaekit.apps.anomaly",
-    "SemiSupervisedClassifier": "vaekit.apps.semisupervised", "augment": "vaekit.apps.semisupervised",
+    "SemiSupervisedClassifier": "vaekit.apps.semisupervised", "augment": "vaekit.apps.semisupervised.augment",
     "linear_probe": "vaekit.apps.semisupervised",
     "Recommender": "vaekit.apps.recommend", "ContentRecommender": "vaekit.apps.recommend",
     "TabularSynthesizer": "vaekit.apps.tables", "MoleculeVAE": "vaekit.apps.molecules",

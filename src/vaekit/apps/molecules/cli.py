@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from vaekit.atomic import atomic_write
+from vaekit.cli_common import add_overwrite, command
 
 PROPERTY_NAMES = ("logp", "penalized_logp", "qed", "sa")  # properties.PROPERTIES, named here so --help stays light
 
@@ -154,9 +155,13 @@ def run_optimize(args) -> int:
 def add_commands(subparsers) -> None:
     """Register ``molecules fit|sample|evaluate|optimize`` on an argparse subparsers object (importing
     nothing heavy: RDKit and torch load when a command runs)."""
-    mol = subparsers.add_parser("molecules", help="molecule generation: SELFIES/SMILES VAE, MOSES metrics, optimisation")
+    mol = subparsers.add_parser("molecules", help="Molecule generation: SELFIES/SMILES VAE, MOSES metrics, optimisation.",
+                                description="Molecule generation: fit a SELFIES/SMILES VAE, sample molecules, "
+                                            "score them with the MOSES metrics, optimise a property in latent space.")
     sub = mol.add_subparsers(dest="molecules_command", required=True, metavar="{fit,sample,evaluate,optimize}")
-    f = sub.add_parser("fit", help="fit a molecule VAE on a SMILES file and write a report")
+    f = command(sub, "fit", run_fit, "Fit a molecule VAE on a SMILES file and write a report.",
+                "  vaekit molecules fit smiles.txt --out mol/\n"
+                "  vaekit molecules fit smiles.txt --out mol/ --representation smiles --max-minutes 30")
     f.add_argument("data", help="SMILES file (one per line) or CSV with a SMILES column")
     f.add_argument("--out", required=True, help="directory for the model and report.md")
     f.add_argument("--representation", choices=("selfies", "smiles"), default="selfies")
@@ -167,23 +172,23 @@ def add_commands(subparsers) -> None:
     f.add_argument("--n-report", type=int, default=1000, help="molecules sampled for the report's metrics")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--verbose", action="store_true")
-    f.add_argument("--overwrite", action="store_true")
-    f.set_defaults(func=run_fit)
-    s = sub.add_parser("sample", help="sample molecules from a fitted model")
+    add_overwrite(f, "a model already in --out")
+    s = command(sub, "sample", run_sample, "Sample molecules from a fitted model (canonical SMILES).",
+                "  vaekit molecules sample mol/ -n 1000 --out new.smi")
     s.add_argument("model_dir")
     s.add_argument("-n", type=int, default=1000)
     s.add_argument("--out", required=True, help="SMILES file to write (one per line)")
     s.add_argument("--temperature", type=float, default=1.0)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--overwrite", action="store_true")
-    s.set_defaults(func=run_sample)
-    e = sub.add_parser("evaluate", help="MOSES metrics of a file of generated molecules")
+    add_overwrite(s, "--out")
+    e = command(sub, "evaluate", run_evaluate, "MOSES metrics of a file of generated molecules.",
+                "  vaekit molecules evaluate new.smi --train smiles.txt --test test.smi")
     e.add_argument("generated", help="generated SMILES, one per line")
     e.add_argument("--train", default=None, help="training SMILES (for novelty)")
     e.add_argument("--test", default=None, help="reference SMILES (for FCD, SNN, Frag, Scaf)")
     e.add_argument("--out", default=None, help="write the metrics as JSON here too")
-    e.set_defaults(func=run_evaluate)
-    o = sub.add_parser("optimize", help="improve a property of molecules by gradient ascent in latent space")
+    o = command(sub, "optimize", run_optimize, "Improve a property of molecules by gradient ascent in latent space.",
+                "  vaekit molecules optimize mol/ --property penalized_logp --start start.smi --out better.csv")
     o.add_argument("model_dir")
     o.add_argument("--property", choices=PROPERTY_NAMES, default="penalized_logp")
     o.add_argument("--start", required=True, help="SMILES file of the molecules to improve")
@@ -192,8 +197,7 @@ def add_commands(subparsers) -> None:
     o.add_argument("--similarity", type=float, default=0.4, help="minimum Tanimoto similarity to the start")
     o.add_argument("--steps", type=int, default=80)
     o.add_argument("--seed", type=int, default=0)
-    o.add_argument("--overwrite", action="store_true")
-    o.set_defaults(func=run_optimize)
+    add_overwrite(o, "--out")
 
 
 def main(argv=None) -> int:

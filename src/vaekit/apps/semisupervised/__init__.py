@@ -1,10 +1,11 @@
 """Learning from few labels: M2 and M1+M2 (Kingma et al. 2014), class-conditional generation, data
-augmentation and linear probes of embeddings. Names load on first use (the command line stays light)."""
+augmentation (``vaekit.apps.semisupervised.augment.augment``, also ``vaekit.augment``) and linear probes of
+embeddings. Names load on first use (the command line stays light)."""
 
 from importlib import import_module
 
 NAMES = {"SemiSupervisedClassifier": "vaekit.apps.semisupervised.estimator",
-         "augment": "vaekit.apps.semisupervised.augment", "conditional_sample": "vaekit.apps.semisupervised.augment",
+         "conditional_sample": "vaekit.apps.semisupervised.augment",
          "linear_probe": "vaekit.apps.semisupervised.features"}
 
 
