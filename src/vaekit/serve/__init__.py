@@ -4,16 +4,13 @@ library; those load on first use."""
 
 from __future__ import annotations
 
-from importlib import import_module
+from vaekit.lazy import lazy_names
 
 NAMES = {"export": "vaekit.serve.export", "create_app": "vaekit.serve.service", "open_model": "vaekit.serve.loading",
          "Served": "vaekit.serve.served"}
 
 
-def __getattr__(name: str):
-    if name in NAMES:
-        return getattr(import_module(NAMES[name]), name)
-    raise AttributeError(f"module 'vaekit.serve' has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, NAMES)
 
 
 __all__ = list(NAMES)

@@ -2,7 +2,7 @@
 items nobody has clicked yet, the strong-generalisation protocol and ranking metrics. Names load on
 first use, so the command line registers ``vaekit recommend`` without importing torch."""
 
-from importlib import import_module
+from vaekit.lazy import lazy_names
 
 NAMES = {"ContentRecommender": "vaekit.apps.recommend.content", "Recommender": "vaekit.apps.recommend.estimator",
          "coverage": "vaekit.apps.recommend.metrics", "evaluate_scores": "vaekit.apps.recommend.metrics",
@@ -10,10 +10,7 @@ NAMES = {"ContentRecommender": "vaekit.apps.recommend.content", "Recommender": "
          "strong_split": "vaekit.apps.recommend.splits"}
 
 
-def __getattr__(name: str):
-    if name in NAMES:
-        return getattr(import_module(NAMES[name]), name)
-    raise AttributeError(f"module 'vaekit.apps.recommend' has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, NAMES)
 
 
 __all__ = list(NAMES)
