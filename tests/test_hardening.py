@@ -179,3 +179,14 @@ def test_progress_is_one_line_per_epoch_off_a_terminal(tmp_path):
 def test_version():
     p = subprocess.run([sys.executable, "-m", "vaekit", "--version"], capture_output=True, text=True, check=False)
     assert p.returncode == 0 and p.stdout.startswith("vaekit ")
+
+
+def test_an_id_like_column_is_warned_about(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"user": [f"u{i:03d}" for i in range(60)], "a": rng.normal(size=60), "b": rng.normal(size=60)})
+    with pytest.warns(UserWarning, match="'user' .* looks like an ID"):
+        vaekit.AnomalyDetector(steps=5, hidden=(8,), latent_dim=2).fit(frame)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    assert main(["detect", "fit", str(tmp_path / "t.csv"), "--out", str(tmp_path / "d"), "--epochs", "1",
+                 "--quiet"]) == 0
+    assert "warning: Column 'user'" in capsys.readouterr().err

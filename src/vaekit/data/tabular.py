@@ -27,6 +27,7 @@ seconds since 1970) and decodes datetimes, booleans and categorical dtypes back 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -115,6 +116,7 @@ def fit_table(df, *, standardize: bool = True, categorical=(), name: str = "the 
             indicators.append({"name": f"{c} (missing)", "kind": "missing", "of": c})
         when = keep_types and c not in declared and is_datetime(col)
         if not when and (c in declared or not is_numeric(col)):
+            warn_if_id(c, col, name)
             cats.append({"name": c, "kind": "categorical", "unseen_slot": True,
                          "categories": sorted({str(v) for v in col.dropna().unique()})})
             if keep_types:
@@ -151,6 +153,16 @@ def atoms_of(obs: np.ndarray, *, share: float = 0.01, most: int = 16) -> list[fl
     big = np.flatnonzero(counts >= max(2, share * len(obs)))
     big = big[np.argsort(-counts[big], kind="stable")[:most]]
     return sorted(float(values[i]) for i in big)
+
+
+def warn_if_id(column: str, col: pd.Series, table: str) -> None:
+    """A text column whose every value differs (an ID) carries no pattern to learn, and every new row
+    would hold a category never seen: say so (the synthesizer leaves such columns out itself)."""
+    values = col.dropna()
+    if len(values) >= 20 and values.nunique() == len(values):
+        warnings.warn(f"Column {column!r} of {table} looks like an ID (all {len(values)} values differ): it "
+                      "carries nothing a model can learn; leave it out (e.g. --ignore or drop the column).",
+                      UserWarning, stacklevel=3)
 
 
 def block_size(c: dict) -> int:
