@@ -216,3 +216,104 @@ def test_export_refuses_to_overwrite_and_bad_input(digits, tmp_path, capsys):
     assert serve_cli(["export", str(tmp_path / "missing"), "--out", str(tmp_path / "y")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+
+
+# -- applications: the sequence model's encoder and decoding step, the recommender's scores ----------
+MOLECULES = ["CCO", "CCN", "CCC", "CCCO", "CCCN", "CC(C)O", "CC(=O)O", "CC(=O)N", "c1ccccc1", "c1ccncc1",
+             "Cc1ccccc1", "Oc1ccccc1", "Nc1ccccc1", "CCOC(=O)C", "CC(=O)Nc1ccccc1", "C1CCCCC1", "C1CCNCC1"]
+
+
+def card_code(out) -> str:
+    import re
+
+    return re.search(r"```python\n(.*?)```", (out / "MODEL_CARD.md").read_text(), re.S).group(1)
+
+
+@pytest.fixture(scope="module")
+def molecules(tmp_path_factory):
+    pytest.importorskip("rdkit")
+    from vaekit.apps.molecules import MoleculeVAE
+
+    root = tmp_path_factory.mktemp("molecules")
+    vae = MoleculeVAE(latent_dim=4, hidden=(16, 24), embed_dim=8, epochs=20, batch_size=8, device="cpu",
+                      k=8).fit(MOLECULES)
+    vae.save(root / "model")
+    assert serve_cli(["export", str(root / "model"), "--out", str(root / "onnx")]) == 0
+    return vae, root
+
+
+def test_molecule_encoder_graph_takes_any_batch_and_length(molecules):
+    vae, root = molecules
+    out = root / "onnx"
+    card = json.loads((out / "card.json").read_text())
+    assert set(card["graphs"]) == {"encoder", "decoder_init", "decoder_step"}
+    encoder = session(out, "encoder")
+    assert [(i.name, i.shape) for i in encoder.get_inputs()] == [("tokens", ["batch", "length"])]
+    for name in card["graphs"]:
+        assert not RANDOM_OPS & {node.op_type for node in onnx.load(str(out / f"{name}.onnx")).graph.node}
+    vocab = card["preprocessing"]["vocabulary"]
+    assert vocab == vae.vocabulary_.tokens
+    model = vae.model_.eval()
+    for smiles, extra in ((MOLECULES[:1], 0), (MOLECULES, 0), (MOLECULES[3:9], 7)):  # padding past the end is inert
+        rows = torch.nn.functional.pad(vae._to_rows(smiles), (0, extra))
+        loc, scale = encoder.run(None, {"tokens": rows.numpy()})
+        with torch.inference_mode():
+            q = model.encode(rows)
+        assert close(loc, q.base_dist.loc) and close(scale, q.base_dist.scale)
+        assert close(loc, vae.transform(smiles))
+
+
+def test_molecule_decoding_step_and_the_cards_greedy_loop(molecules, monkeypatch):
+    from vaekit.apps.molecules import tokens as tk
+
+    vae, root = molecules
+    out = root / "onnx"
+    dec = vae.model_.decoder
+    z = 2 * torch.randn(5, 4)
+    with torch.inference_mode():
+        h = dec.initial_state(z)
+        logits, h2 = dec.step(torch.tensor([1, 4, 5, 6, 1]), h, z)
+    (state,) = session(out, "decoder_init").run(None, {"z": z.numpy()})
+    assert close(state, h)
+    got_logits, got_state = session(out, "decoder_step").run(None, {"token": np.array([1, 4, 5, 6, 1]), "state": h.numpy(),
+                                                                   "z": z.numpy()})
+    assert close(got_logits, logits) and close(got_state, h2)
+    text = (out / "MODEL_CARD.md").read_text()
+    assert "greedy" in text.lower() and "decoder_step.onnx" in text
+    monkeypatch.chdir(root)  # the card's code names the files relative to the export's parent
+    scope = {}
+    exec(card_code(out), scope)  # the loop exactly as a user copies it from the card
+    smiles = [tk.from_tokens(t, vae.representation) for t in scope["tokens"]]
+    assert smiles == vae.inverse_transform(scope["z"])
+
+
+def test_molecule_export_refuses_pt2_before_writing(molecules, tmp_path):
+    vae, _ = molecules
+    with pytest.raises(ValueError, match="onnx"):
+        export(vae, tmp_path / "pt2", format="pt2")
+    assert not (tmp_path / "pt2").exists()
+
+
+def test_recommender_scores_graph_is_predict(tmp_path, monkeypatch):
+    import warnings
+
+    import scipy.sparse as sp
+
+    from vaekit.apps.recommend import Recommender
+    from vaekit.apps.recommend.data import synthetic_clusters
+
+    X, _ = synthetic_clusters(120, 40, seed=0)
+    rec = Recommender(latent_dim=4, hidden=(16,), epochs=5, batch_size=32, device="cpu").fit(X)
+    out = export(rec, tmp_path / "onnx")
+    histories = sp.vstack([X[:6], sp.csr_matrix((1, 40), dtype=np.float32)]).tocsr()  # the last row is empty
+    (scores,) = session(out, "scores").run(None, {"histories": histories.toarray()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the empty row's popularity fallback
+        expected = rec.predict(histories)
+    assert scores.shape == (7, 40) and close(scores, expected)
+    assert np.argmax(scores[-1]) == np.argmax(rec.item_popularity_)
+    monkeypatch.chdir(tmp_path)
+    scope = {}
+    exec(card_code(out), scope)  # the card's code: one history, the top 10 unseen items
+    ids, _ = rec.recommend(sp.csr_matrix(np.isin(np.arange(40), [0, 3])[None].astype(np.float32)), n=10)
+    assert [int(i) for i in np.array(scope["items"], dtype=object)[scope["top"]]] == ids[0].tolist()

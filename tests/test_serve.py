@@ -169,13 +169,13 @@ def test_openapi_schema_lists_every_route(digits, detector):
     assert "/detect" not in paths and "/detect" in detector.get("/openapi.json").json()["paths"]
 
 
-@pytest.mark.parametrize("name", ["digits", "detector"])  # the detector covers table rows
-def test_schema_driven_fuzzing_finds_no_server_error(runs, name):
+@pytest.mark.parametrize("name", ["digits", "detector", "recommender", "molecules"])  # detector: table rows
+def test_schema_driven_fuzzing_finds_no_server_error(runs, apps, name):
     schemathesis = pytest.importorskip("schemathesis")
     from hypothesis import HealthCheck, given, settings
     from hypothesis.errors import Unsatisfiable
 
-    app = create_app(runs[name])
+    app = create_app(runs[name] if name in runs else apps[name])
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     seen = []
 
@@ -193,7 +193,10 @@ def test_schema_driven_fuzzing_finds_no_server_error(runs, name):
     for result in schema.get_all_operations():
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
             fuzz(result.ok(), mode)
-    assert len(seen) > 60 and {code for _, code in seen} >= {200, 422}
+    assert len(seen) > (60 if name in runs else 40) and {code for _, code in seen} >= {200, 422}
+    if name in apps:  # the application's own routes were reached with valid requests, not only refused
+        assert {path for path, code in seen if code == 200} >= ({"/recommend", "/encode"} if name == "recommender"
+                                                                 else {"/molecules/sample", "/decode"})
 
 
 def free_port() -> int:
@@ -248,8 +251,8 @@ def test_real_uvicorn_process_under_load(runs):
 
 
 # the serve package's layers, lowest first; a module may import only modules of earlier layers
-LAYERS = [("rows",), ("served",), ("graphs", "tables"), ("detector",), ("loading",),
-          ("card", "explorer"), ("export", "service"), ("cli",)]
+LAYERS = [("rows",), ("served",), ("graphs", "tables"), ("detector", "recommender", "molecules"), ("loading",),
+          ("card", "explorer", "app_routes"), ("export", "service"), ("cli",)]
 
 
 def test_serve_modules_import_only_the_layers_below():
@@ -272,3 +275,119 @@ def test_serve_modules_import_only_the_layers_below():
                     if layer[other] >= at and other != name:
                         upward.append(f"{name} imports {other}")
     assert not upward, upward
+
+
+# -- applications: a Recommender and a MoleculeVAE ------------------------------------------------
+MOLECULES = ["CCO", "CCN", "CCC", "CCCO", "CCCN", "CC(C)O", "CC(=O)O", "CC(=O)N", "c1ccccc1", "c1ccncc1",
+             "Cc1ccccc1", "Oc1ccccc1", "Nc1ccccc1", "CCOC(=O)C", "CC(=O)Nc1ccccc1", "C1CCCCC1", "C1CCNCC1"]
+
+
+@pytest.fixture(scope="module")
+def apps(tmp_path_factory):
+    """A Recommender (string item ids, from a frame), a Mult-DAE and a MoleculeVAE, small and saved once."""
+    pytest.importorskip("rdkit")
+    from vaekit.apps.molecules import MoleculeVAE
+    from vaekit.apps.recommend import Recommender
+    from vaekit.apps.recommend.data import synthetic_clusters
+
+    root = tmp_path_factory.mktemp("apps")
+    X, _ = synthetic_clusters(120, 40, seed=0)
+    users, items = X.nonzero()
+    frame = pd.DataFrame({"user": users, "item": [f"i{j}" for j in items]})
+    small = {"latent_dim": 4, "hidden": (16,), "batch_size": 32, "device": "cpu", "k": 20}
+    rec = Recommender(epochs=5, rating=None, **small).fit(frame)
+    rec.save(root / "recommender")
+    Recommender(model="mult-dae", epochs=1, **small).fit(X).save(root / "dae")
+    vae = MoleculeVAE(latent_dim=4, hidden=(16, 24), embed_dim=8, epochs=20, batch_size=8, device="cpu",
+                      k=8).fit(MOLECULES)
+    vae.save(root / "molecules")
+    return {"recommender": root / "recommender", "dae": root / "dae", "molecules": root / "molecules",
+            "rec": rec, "vae": vae}
+
+
+@pytest.fixture(scope="module")
+def recommender(apps):
+    return TestClient(create_app(apps["recommender"]))
+
+
+@pytest.fixture(scope="module")
+def molecules(apps):
+    return TestClient(create_app(apps["molecules"]))
+
+
+def test_recommend_route_is_the_estimators_answer(apps, recommender):
+    import scipy.sparse as sp
+
+    rec = apps["rec"]
+    body = {"histories": [["i1", "i2", "no-such-item", 99], [], ["nothing-known"], ["i5"]], "n": 5}
+    out = recommender.post("/recommend", json=body).json()
+    assert out["unknown"] == [2, 0, 1, 0] and out["fallback"] == [False, True, True, False]
+    index = {v: j for j, v in enumerate(rec.items_)}
+    M = sp.lil_matrix((4, rec.n_items_), dtype=np.float32)
+    M[0, [index["i1"], index["i2"]]] = 1
+    M[3, index["i5"]] = 1
+    M = M.tocsr()
+    with pytest.warns(UserWarning, match="no known history"):
+        ids, scores = rec.recommend(M, n=5)
+    assert out["items"] == ids.tolist() and np.allclose(out["scores"], scores, atol=1e-6)
+    assert not {"i1", "i2"} & set(out["items"][0]) and "i5" not in out["items"][3]  # seen items never come back
+    popular = [rec.items_[j] for j in np.argsort(-rec.item_popularity_, kind="stable")[:5]]
+    assert sorted(out["items"][1]) == sorted(popular) and out["items"][1] == out["items"][2]
+    assert out["scores"][0] == sorted(out["scores"][0], reverse=True)
+    whole = recommender.post("/recommend", json={"histories": [["i1"]], "n": 1000}).json()
+    assert len(whole["items"][0]) == rec.n_items_ - 1  # the catalogue runs out: every unseen item, once
+
+
+def test_recommender_encode_and_score_are_the_estimators(apps, recommender):
+    rec = apps["rec"]
+    frame = pd.DataFrame({"user": [0, 0, 1, 2, 2, 2], "item": ["i1", "i2", "i7", "i20", "i21", "i22"]})
+    histories = [["i1", "i2"], ["i7"], ["i20", "i21", "i22"]]
+    enc = recommender.post("/encode", json={"histories": histories}).json()
+    assert np.allclose(enc["loc"], rec.transform(frame), atol=1e-6) and np.all(np.asarray(enc["scale"]) > 0)
+    out = recommender.post("/score", json={"histories": histories, "k": rec.k, "seed": 0}).json()
+    assert np.allclose(out["log_px"], rec.score_samples(frame), atol=1e-4) and "nats" in out["unit"]
+    assert out["log_px"][2] < out["log_px"][1]  # three clicks are less likely than one
+
+
+def test_molecule_routes_are_the_estimators(apps, molecules):
+    vae = apps["vae"]
+    out = molecules.post("/molecules/sample", json={"n": 6, "seed": 3, "temperature": 0.7}).json()
+    assert out["smiles"] == vae.sample(6, temperature=0.7, random_state=3)
+    assert out["smiles"] == molecules.post("/molecules/sample", json={"n": 6, "seed": 3, "temperature": 0.7}).json()["smiles"]
+    smiles = ["OCC", "c1ccccc1", "CC[Se]C"]  # OCC is CCO written differently; [Se] was never seen
+    enc = molecules.post("/encode", json={"smiles": smiles}).json()
+    with pytest.warns(UserWarning, match="not seen in training"):
+        assert np.allclose(enc["loc"], vae.transform(smiles), atol=1e-6)
+    assert enc["smiles"][0] == "CCO" and sum(enc["unknown_tokens"].values()) >= 1
+    dec = molecules.post("/decode", json={"z": enc["loc"]}).json()
+    assert dec["smiles"] == vae.inverse_transform(np.asarray(enc["loc"], np.float32))
+    score = molecules.post("/score", json={"smiles": ["CCO", "c1ccccc1"], "k": 8, "seed": 0}).json()
+    assert np.allclose(score["log_px"], vae.score_samples(["CCO", "c1ccccc1"]), atol=1e-4)
+    assert all(v < 0 for v in score["log_px"]) and "nats" in score["unit"]
+
+
+def test_bad_application_requests_get_one_sentence(apps, recommender, molecules, capsys):
+    from vaekit.serve.cli import main as serve_cli
+
+    refused(recommender.post("/recommend", json={"histories": [["i1"]], "n": 0}), words=["n"])
+    refused(recommender.post("/recommend", json={"histories": []}), words=["histories"])
+    refused(recommender.post("/recommend", json={"histories": [[["i1"]]]}), words=["histories"])
+    refused(recommender.post("/recommend", json={"histories": [[1.5]]}))
+    refused(recommender.post("/score", json={"histories": [["i1"]], "k": 0}), words=["k"])
+    refused(TestClient(create_app(apps["dae"])).post("/score", json={"histories": [[1]]}), words=["Mult-DAE"])
+    refused(molecules.post("/encode", json={"smiles": ["CCO", "not a molecule", ""]}),
+            words=["2 of 3", "'not a molecule'"])
+    refused(molecules.post("/score", json={"smiles": ["C" * 2000]}), words=["smiles"])
+    refused(molecules.post("/score", json={"smiles": ["CCO"] * 200, "k": 1000}), words=["smaller k"])
+    refused(molecules.post("/decode", json={"z": [[0.0, 1.0]]}), words=["4 items"])
+    refused(molecules.post("/decode", content=b'{"z": [[NaN, 0, 0, 0]]}', headers={"content-type": "application/json"}),
+            words=["NaN"])
+    refused(molecules.post("/molecules/sample", json={"n": 2, "temperature": 0}), words=["temperature"])
+    refused(molecules.post("/molecules/sample", json={"n": 5000}), words=["n"])
+    paths = set(molecules.get("/openapi.json").json()["paths"])
+    assert paths == {"/health", "/info", "/molecules/sample", "/encode", "/decode", "/score"}
+    assert set(recommender.get("/openapi.json").json()["paths"]) == {"/health", "/info", "/recommend", "/encode", "/score"}
+    info = molecules.get("/info").json()
+    assert info["application"] == "molecules" and info["vocabulary_size"] == len(apps["vae"].vocabulary_)
+    assert serve_cli(["explore", str(apps["molecules"]), "--no-browser", "--port", str(free_port())]) == 2
+    assert "explorer" in capsys.readouterr().err

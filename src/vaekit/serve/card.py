@@ -57,13 +57,11 @@ def write_card(path: Path, served: Served, graphs: list[Graph], checks: dict, *,
             "parity": {"rule": "|exported - torch| <= 1e-4 + 1e-5 |torch| elementwise", "max_abs_error": checks},
             "formats": ["onnx"] + (["pt2"] if format == "pt2" else [])}
     atomic_write(path / "card.json", lambda p: p.write_text(json.dumps(card, indent=2, default=str)))
-    shape = ", ".join(map(str, served.event_shape))
+    if served.usage:  # an application's own graphs and loop
+        usage = served.usage.format(path=path.name, latent_dim=served.latent_dim, **served.details)
+    else:
+        usage = default_usage(path, served, graphs)
     cond = served.condition
-    y = ', "y": y' if cond else ""
-    decoder = next(g for g in graphs if g.name == "decoder")
-    zin = '"z": z' if len(served.layer_sizes) == 1 else ", ".join(f'"{p.name}": z[:, {a}:{a + p.example.shape[1]}]'
-                    for p, a in zip([p for p in decoder.inputs if p.name != "y"],
-                                    [0, *itertools.accumulate(served.layer_sizes)]))
     lines = [f"# Model card: {served.name}", "",
              f"Exported by vaekit from a {served.source} ({datetime.now(timezone.utc):%Y-%m-%d}). Every graph is a "
              "separate ONNX file with a dynamic batch axis B; sampling noise is an input (`eps`), never a random "
@@ -73,6 +71,7 @@ def write_card(path: Path, served: Served, graphs: list[Graph], checks: dict, *,
              f"event shape {list(served.event_shape)}",
              f"- likelihood {info['likelihood']}, prior {info['prior']}",
              f"- densities: {served.unit}",
+             *[f"- {k}: {v}" for k, v in served.details.items() if not isinstance(v, (list, dict))],
              *([f"- conditional on a label y, index into {served.class_names}"] if cond == "label" else []),
              *([f"- conditional on {served.condition_size} covariates y"] if cond == "covariates" else []), "",
              "## Graphs", ""]
@@ -93,11 +92,20 @@ def write_card(path: Path, served: Served, graphs: list[Graph], checks: dict, *,
     for name, by_format in checks.items():
         for fmt, sets in by_format.items():
             lines.append(f"- {name} ({fmt}): " + ", ".join(f"{k}: {v:.2g}" for k, v in sets.items()))
-    lines += ["", "## Calling it from onnxruntime", "",
-              USAGE.format(path=path.name, shape=shape, y=y, zin=zin,
-                           outs=", ".join(n for n, _ in decoder.outputs)), ""]
+    lines += ["", "## Calling it from onnxruntime", "", usage, ""]
     if any(g.name == "score" for g in graphs):
         score = next(g for g in graphs if g.name == "score")
         lines += ["The score graph takes K draws of standard normal noise per row, `eps` of shape (K, B, L); "
                   f"its outputs: {', '.join(f'`{n}` ({d})' for n, d in score.outputs)}.", ""]
     atomic_write(path / "MODEL_CARD.md", lambda p: p.write_text("\n".join(lines)))
+
+
+def default_usage(path: Path, served: Served, graphs: list[Graph]) -> str:
+    """Encoder then decoder from onnxruntime, for models of rows of numbers."""
+    shape = ", ".join(map(str, served.event_shape))
+    y = ', "y": y' if served.condition else ""
+    decoder = next(g for g in graphs if g.name == "decoder")
+    zin = '"z": z' if len(served.layer_sizes) == 1 else ", ".join(f'"{p.name}": z[:, {a}:{a + p.example.shape[1]}]'
+                    for p, a in zip([p for p in decoder.inputs if p.name != "y"],
+                                    [0, *itertools.accumulate(served.layer_sizes)]))
+    return USAGE.format(path=path.name, shape=shape, y=y, zin=zin, outs=", ".join(n for n, _ in decoder.outputs))

@@ -49,11 +49,16 @@ def serve(args, *, open_page: bool) -> int:
 
     check_port(args.host, args.port)
     served = open_model(args.run_dir)
+    app_routes = served.application in ("recommender", "molecules")
+    if open_page and app_routes:
+        raise ValueError(f"The latent explorer draws images and table rows, not a {served.source}'s requests; use "
+                         "vaekit serve and its /docs page instead.")
     if args.data:
         with_data(served, args.data)
     app = create_app(served, explore=not getattr(args, "no_explore", False))
     url = f"http://{args.host if ':' not in args.host else f'[{args.host}]'}:{args.port}"
-    print(f"serving {served.name}\n  API {url}/docs   explorer {url}/explore   (Ctrl+C stops)")
+    where = f"API {url}/docs" + ("" if app_routes or getattr(args, "no_explore", False) else f"   explorer {url}/explore")
+    print(f"serving {served.name}\n  {where}   (Ctrl+C stops)")
     if open_page and not args.no_browser:
         threading.Timer(1.5, webbrowser.open, [f"{url}/explore"]).start()
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=5)
@@ -73,7 +78,9 @@ def add_commands(subparsers) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
     p = subparsers.add_parser("export", help="Export a trained model as ONNX graphs with a model card.",
                               description="Export the encoder, the decoder and the scoring function as separate "
-                                          "ONNX graphs (dynamic batch axis, noise as an input) and write MODEL_CARD.md.",
+                                          "ONNX graphs (dynamic batch axis, noise as an input) and write MODEL_CARD.md. "
+                                          "A MoleculeVAE: the encoder and one decoding step (with the greedy loop in "
+                                          "the card); a Recommender: its scoring function.",
                               epilog="examples:\n  vaekit export runs/digits --format onnx --out model/\n"
                                      "  vaekit export detector/ --out detector_onnx/ --format pt2",
                               formatter_class=fmt)
@@ -86,8 +93,12 @@ def add_commands(subparsers) -> None:
 
     p = subparsers.add_parser("serve", help="Serve a trained model over HTTP (JSON; OpenAPI at /docs).",
                               description="An HTTP JSON service: /encode /decode /sample /reconstruct /score "
-                                          "(log p(x) in nats), /detect for detectors, /health, and /explore.",
+                                          "(log p(x) in nats), /detect for detectors, /health, and /explore; "
+                                          "a Recommender: /recommend /encode /score of click histories; a "
+                                          "MoleculeVAE: /molecules/sample /encode /decode /score of SMILES.",
                               epilog="examples:\n  vaekit serve runs/digits --port 8000\n"
+                                     "  vaekit serve recommender/ --port 8001   # POST /recommend "
+                                     "{\"histories\": [[1, 5]], \"n\": 10}\n"
                                      "  curl -s localhost:8000/sample -H 'content-type: application/json' "
                                      "-d '{\"n\": 2, \"seed\": 0}'",
                               formatter_class=fmt)

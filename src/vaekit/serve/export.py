@@ -51,7 +51,9 @@ def example_rows(served: Served, examples, n: int = 64) -> torch.Tensor:
 
 
 def random_rows(served: Served, n: int, seed: int) -> torch.Tensor:
-    """Rows in the data's support: x ~ p(x|z), z ~ p(z)."""
+    """Rows in the data's support: x ~ p(x|z), z ~ p(z) (or the application's own random rows)."""
+    if served.random_rows is not None:
+        return served.random_rows(n, seed)
     y = random_condition(served, n, seed)
     return served.decode(served.sample_latent(n, y, seed), y, mean=False).clone()
 
@@ -67,6 +69,8 @@ def random_condition(served: Served, n: int, seed: int) -> torch.Tensor | None:
 
 def inputs_for(graph: Graph, x: torch.Tensor, seed: int, k: int) -> tuple[torch.Tensor, ...]:
     """One input set for ``graph``: the rows ``x`` and seeded random z, labels and noise of matching batch."""
+    if graph.make_inputs is not None:
+        return tuple(graph.make_inputs(x, seed, k))
     g = torch.Generator().manual_seed(seed)
     b, out = len(x), []
     for port in graph.inputs:
@@ -81,17 +85,41 @@ def inputs_for(graph: Graph, x: torch.Tensor, seed: int, k: int) -> tuple[torch.
     return tuple(out)
 
 
+def dynamic_shapes(graph: Graph) -> tuple:
+    dims = {name: torch.export.Dim(name, min=1, max=1 << 20) for name in ("batch", "samples", "length")}
+    return (tuple({axis: dims[d] for axis, d in p.dims.items()} for p in graph.inputs),)  # forward(*inputs)
+
+
 def export_program(graph: Graph):
-    dims = {name: torch.export.Dim(name, min=1, max=1 << 20) for name in ("batch", "samples")}
-    shapes = tuple({axis: dims[d] for axis, d in p.dims.items()} for p in graph.inputs)
     args = tuple(p.example for p in graph.inputs)
+    with quiet(), unvalidated():
+        return torch.export.export(graph.module, args, dynamic_shapes=dynamic_shapes(graph), strict=False)
+
+
+@contextlib.contextmanager
+def unvalidated():
+    """Distributions skip their checks on values, which cannot be traced."""
     validate = torch.distributions.Distribution._validate_args
-    torch.distributions.Distribution.set_default_validate_args(False)  # checks on values cannot be traced
+    torch.distributions.Distribution.set_default_validate_args(False)
     try:
-        with quiet():
-            return torch.export.export(graph.module, args, dynamic_shapes=(shapes,), strict=False)
+        yield
     finally:
         torch.distributions.Distribution.set_default_validate_args(validate)
+
+
+def write_onnx(graph: Graph, file: Path) -> object:
+    """``graph`` as ``file``; returns its torch.export program (None for a ``direct`` graph)."""
+    program = None if graph.direct else export_program(graph)
+    args = tuple(p.example for p in graph.inputs)
+    names = {"input_names": [p.name for p in graph.inputs], "output_names": [n for n, _ in graph.outputs]}
+    with quiet(), unvalidated():
+        if graph.direct:
+            onnx_program = torch.onnx.export(graph.module, args, dynamo=True, dynamic_shapes=dynamic_shapes(graph),
+                                             external_data=False, **names)
+        else:
+            onnx_program = torch.onnx.export(program, args, dynamo=True, external_data=False, **names)
+        onnx_program.save(str(file))
+    return program
 
 
 @contextlib.contextmanager
@@ -160,23 +188,21 @@ def export(model, path: str | Path, *, format: str = "onnx", examples=None, over
     path = Path(path)
     if (path / "card.json").exists() and not overwrite:
         raise ValueError(f"{path} already holds an export; choose another directory or pass overwrite.")
-    path.mkdir(parents=True, exist_ok=True)
     real = example_rows(served, examples)
     rows = random_rows(served, 5, seed=1)
     sets = {"random": rows, "one random": rows[:1]}
     if real is not None:
         sets["real"] = real
     graphs = build_graphs(served, sets["random"])
+    if format == "pt2" and any(g.direct for g in graphs):
+        raise ValueError(f"format='pt2' is not available for a {served.source} (its recurrent graphs are written "
+                         "by torch.onnx directly); use format='onnx'.")
+    path.mkdir(parents=True, exist_ok=True)
     checks = {}
     for graph in graphs:
-        program = export_program(graph)
         names = [p.name for p in graph.inputs]
         file = path / f"{graph.name}.onnx"
-        with quiet():
-            onnx_program = torch.onnx.export(program, tuple(p.example for p in graph.inputs), dynamo=True,
-                                             input_names=names, output_names=[n for n, _ in graph.outputs],
-                                             external_data=False)
-            onnx_program.save(str(file))
+        program = write_onnx(graph, file)
         session = ort.InferenceSession(str(file), providers=["CPUExecutionProvider"])
         checks[graph.name] = {"onnx": check_graph(
             graph, lambda args, s=session, names=names: s.run(None, {n: a.numpy() for n, a in zip(names, args)}), sets)}

@@ -8,12 +8,15 @@
 - classifier (models with q(y|x), e.g. M2): x -> class ``logits``.
 - detector score (``vaekit.serve.detector.DetectorScore``): x, eps -> ``score``, ``flag``; the detector
   module builds it and hands it over as ``Served.score_graph``, so this module never imports it.
-Every graph's first axis is a dynamic batch axis (eps: samples, then batch). Each module's ``forward``
+Every graph's first axis is a dynamic batch axis (eps: samples, then batch). Applications with
+graphs of their own (``vaekit.serve.recommender``, ``vaekit.serve.molecules``) hand them over as
+``Served.export_graphs``. Each module's ``forward``
 takes its inputs positionally (``*inputs``), in the order of the graph's ports.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -57,6 +60,11 @@ class Graph:
     inputs: list[Port]
     outputs: list[tuple[str, str]]  # (name, what it is)
     notes: list[str] = field(default_factory=list)
+    # (rows x, seed, k) -> the graph's inputs for a check; None: rows for "x", seeded noise, labels and z
+    make_inputs: Callable | None = None
+    # export with torch.onnx from the module itself: nn.GRU stays one ONNX GRU op with a dynamic length,
+    # where a torch.export program unrolls it over the example's length (no pt2 file then)
+    direct: bool = False
 
 
 class Encoder(nn.Module):
@@ -143,6 +151,8 @@ def condition_port(served: Served, b: int) -> list[Port]:
 
 def build_graphs(served: Served, x_example: torch.Tensor) -> list[Graph]:
     """Every graph the model has, with example inputs (batch 3) drawn from ``x_example``."""
+    if served.export_graphs is not None:  # an application's own graphs, built by its module
+        return served.export_graphs(served, x_example)
     model, b, k = served.model, 3, 4
     x = x_example[:b].clone()
     event = list(served.event_shape)

@@ -2,7 +2,8 @@
 ready for the service, the explorer and the exporter.
 
 ``vaekit.load`` opens the directory (a ``vaekit train`` run, the ``vaekit.VAE`` front door, an
-``AnomalyDetector``, the semi-supervised classifier's M2, a bare ``vaekit.io.save_model`` model); this
+``AnomalyDetector``, the semi-supervised classifier's M2, a ``Recommender``, a ``MoleculeVAE``, a bare
+``vaekit.io.save_model`` model); this
 module only says, for each kind, how user rows map to the model and back. A new kind needs a row
 description (``RowSpec``) and the two maps.
 """
@@ -18,12 +19,14 @@ import numpy as np
 import torch
 
 from vaekit.serve.detector import from_detector
+from vaekit.serve.molecules import from_molecules
+from vaekit.serve.recommender import from_recommender
 from vaekit.serve.rows import RowSpec, to_json
 from vaekit.serve.served import Served
 from vaekit.serve.tables import HOW_TABLE, table_maps, table_rows, table_shift
 
 MAX_EXAMPLES = 1000  # data points on the explorer's map
-UNSUPPORTED = ("TimeSeriesDetector", "Recommender", "MoleculeVAE", "TabularSynthesizer")
+UNSUPPORTED = ("TimeSeriesDetector", "TabularSynthesizer")
 
 
 def open_model(path: str | Path, *, device: str = "cpu") -> Served:
@@ -53,9 +56,13 @@ def served_from(obj) -> Served:
         served = from_detector(obj)
     elif name in ("VAE", "SemiSupervisedClassifier"):
         served = from_front_door(obj, name)
+    elif name == "Recommender":
+        served = from_recommender(obj)
+    elif name == "MoleculeVAE":
+        served = from_molecules(obj)
     elif name in UNSUPPORTED:
         raise ValueError(f"vaekit serve and export cannot open a {name} yet; serve a run, a vaekit.VAE, an "
-                         "AnomalyDetector or a semi-supervised M2 model.")
+                         "AnomalyDetector, a semi-supervised M2 model, a Recommender or a MoleculeVAE.")
     elif isinstance(obj, torch.nn.Module) and hasattr(obj, "decode"):
         served = from_saved_model(obj, None)
     else:
@@ -179,6 +186,9 @@ def from_saved_model(model, config) -> Served:
 def with_data(served: Served, source: str | Path) -> Served:
     """Use the rows in ``source`` for the explorer's map (and the export's real-data check): for a run,
     any data its ``vaekit train`` could read; otherwise a .npy, .csv or .parquet file of user rows."""
+    if served.application in ("recommender", "molecules"):
+        raise ValueError(f"--data is not used with a {served.source}; leave it out (its graphs are checked on rows "
+                         "drawn from the model).")
     if served.source == "run":
         served.examples = functools.partial(served.examples, str(source))
         return served

@@ -24,7 +24,7 @@ class BadInput(ValueError):
 
 @dataclass
 class RowSpec:
-    kind: str  # "image", "array" or "table"
+    kind: str  # "image", "array" or "table"; "histories" or "smiles" for the applications' own requests
     shape: tuple[int, ...]  # one row as the user sends it: (C, H, W), (D,) or (n_columns,)
     columns: list[str] = field(default_factory=list)  # feature or column names (arrays and tables)
     categories: dict[str, list[str]] = field(default_factory=dict)  # table: categorical column -> categories
@@ -38,6 +38,10 @@ class RowSpec:
     def describe(self) -> str:
         if self.kind == "image":
             return f"an image of shape {list(self.shape)} (nested arrays, values in [0, 1]) or its {self.size} values flat"
+        if self.kind == "histories":
+            return "a list of clicked item ids (numbers or strings, as the model was fitted)"
+        if self.kind == "smiles":
+            return "a SMILES string"
         if self.kind == "table":
             return f"a list of {len(self.columns)} values in the column order {self.columns[:8]}" + (
                 " (null for a missing value)" if self.missing else "")

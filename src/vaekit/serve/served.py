@@ -46,6 +46,12 @@ class Served:
     # module and ``graphs`` never import it back:
     log_px_fn: Callable | None = None  # (served, x_model, *, k, seed) -> log p(x) (N,) nats, user units
     score_graph: Callable | None = None  # (served, x_port, eps_port) -> graphs.Graph named "score"
+    # applications whose requests are not rows of numbers (recommender, molecules) replace the export:
+    export_graphs: Callable | None = None  # (served, x_example) -> [graphs.Graph], instead of the generic graphs
+    random_rows: Callable | None = None  # (n, seed) -> model-space rows to check the graphs on
+    usage: str = ""  # the model card's "Calling it" code block ({path} is the export's directory name)
+    details: dict = field(default_factory=dict)  # JSON facts for /info (items, vocabulary, ...)
+    state: dict = field(default_factory=dict)  # the application's lookups (not shown)
 
     @property
     def latent_dim(self) -> int:
@@ -148,4 +154,4 @@ class Served:
                 "condition": self.condition or None, "class_names": self.class_names,
                 "condition_size": self.condition_size,
                 "likelihood": type(self.model.likelihood).__name__, "prior": type(self.model.prior).__name__,
-                "unit": self.unit, "metrics": finite(self.metrics)}
+                "unit": self.unit, "metrics": finite(self.metrics), **finite(self.details)}

@@ -1,7 +1,8 @@
 """``create_app(model) -> FastAPI``: an HTTP JSON service for a saved model, with its OpenAPI schema.
 
 Routes: ``/health``, ``/info``, ``/encode``, ``/decode``, ``/sample``, ``/reconstruct``, ``/score``
-(log p(x) in nats), ``/detect`` for anomaly detectors, and the latent explorer at ``/explore``. The
+(log p(x) in nats), ``/detect`` for anomaly detectors, and the latent explorer at ``/explore``; a
+``Recommender`` or a ``MoleculeVAE`` gets its own routes instead (``vaekit.serve.app_routes``). The
 model is loaded once; a request's rows run in chunks of ``served.CHUNK``. Every problem with a request
 is answered with a 4xx status and ``{"detail": "<one sentence>"}``; no route reads a file named by a
 request (the explorer's assets are read into memory when the app is made).
@@ -17,8 +18,9 @@ import torch
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from vaekit.serve.app_routes import ROUTES, SEED, Strict
 from vaekit.serve.detector import detect as detect_rows
 from vaekit.serve.explorer import add_explorer
 from vaekit.serve.loading import open_model
@@ -27,14 +29,9 @@ from vaekit.serve.served import Served
 
 MAX_BODY = 32 << 20  # bytes per request body
 MAX_SCORE_WORK = 1 << 20  # rows x importance samples per /score request
-SEED = Field(0, ge=0, le=2**31 - 1, description="seed of the random draws: same seed, same answer")
 X_DOC = ("rows as the model was fitted: images as nested arrays (C, H, W) or flat, feature vectors, or table "
          "rows in the original columns (see /info rows)")
 Y_DOC = "conditional models: one label (or covariate vector) per row, or one for all rows"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Rows(Strict):
@@ -103,13 +100,6 @@ def one_sentence(exc: RequestValidationError) -> str:
 def create_app(model: Served | str | Path, *, explore: bool = True, max_body: int = MAX_BODY) -> FastAPI:
     """The service for ``model`` (a ``Served`` or a saved model directory), loaded once."""
     served = model if isinstance(model, Served) else open_model(model)
-    width = served.latent_dim
-
-    class Latents(Strict):
-        z: list[Annotated[list[float], Field(min_length=width, max_length=width)]] = Field(
-            min_length=1, max_length=MAX_ROWS, description=f"latent vectors, (N, {width})")
-        y: list[Any] | None = Field(None, max_length=MAX_ROWS, description=Y_DOC)
-
     app = FastAPI(title="vaekit model service", version="1",
                   description=f"{served.name}. Densities in {served.unit}. Errors: 4xx with one sentence in 'detail'.")
     rng_lock = threading.Lock()  # draws seed the global generator: one seeded computation at a time
@@ -125,6 +115,40 @@ def create_app(model: Served | str | Path, *, explore: bool = True, max_body: in
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception):  # a bug, never the caller's input: say so briefly
         return JSONResponse({"detail": f"Internal error ({type(exc).__name__}); the service is still running."}, 500)
+
+    @app.get("/health", summary="Liveness: the model is loaded")
+    def health() -> dict:
+        return {"status": "ok", "model": served.name}
+
+    @app.get("/info", summary="What the model takes and returns: shapes, feature names, labels, units, metrics")
+    def info() -> dict:
+        return served.info()
+
+    if served.application in ROUTES:  # requests that are not rows of numbers: the application's own routes
+        ROUTES[served.application](app, served, rng_lock)
+    else:
+        add_row_routes(app, served, rng_lock, explore=explore)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> Response:
+        links = "".join(f'<li><a href="{p}">{p}</a></li>' for p in ("/docs", "/info", "/health")
+                        + (("/explore",) if explore and served.application not in ROUTES else ()))
+        return HTMLResponse(f"<!doctype html><title>vaekit</title><h1>{served.name}</h1><ul>{links}</ul>")
+
+    if max_body:
+        app.add_middleware(BodyLimit, limit=max_body)
+    app.state.served = served
+    return app
+
+
+def add_row_routes(app: FastAPI, served: Served, rng_lock: threading.Lock, *, explore: bool) -> None:
+    """/encode /decode /sample /reconstruct /score (and /detect, /explore) for models of rows of numbers."""
+    width = served.latent_dim
+
+    class Latents(Strict):
+        z: list[Annotated[list[float], Field(min_length=width, max_length=width)]] = Field(
+            min_length=1, max_length=MAX_ROWS, description=f"latent vectors, (N, {width})")
+        y: list[Any] | None = Field(None, max_length=MAX_ROWS, description=Y_DOC)
 
     def model_rows(body: Rows) -> torch.Tensor:
         rows = parse_rows(served.rows, body.x, body.columns)
@@ -145,14 +169,6 @@ def create_app(model: Served | str | Path, *, explore: bool = True, max_body: in
         if z.ndim != 2 or z.shape[1] != served.latent_dim:
             raise BadInput(f"z has shape {list(z.shape)}; send rows of latent_dim={served.latent_dim} numbers.")
         return torch.from_numpy(z).to(served.device())
-
-    @app.get("/health", summary="Liveness: the model is loaded")
-    def health() -> dict:
-        return {"status": "ok", "model": served.name}
-
-    @app.get("/info", summary="What the model takes and returns: shapes, feature names, labels, units, metrics")
-    def info() -> dict:
-        return served.info()
 
     @app.post("/encode", summary="Posterior mean and standard deviation of z for each row (deterministic)")
     def encode(body: Rows) -> dict:
@@ -207,14 +223,3 @@ def create_app(model: Served | str | Path, *, explore: bool = True, max_body: in
 
     if explore:
         add_explorer(app, served, rng_lock)
-
-    @app.get("/", include_in_schema=False)
-    def root() -> Response:
-        links = "".join(f'<li><a href="{p}">{p}</a></li>' for p in ("/docs", "/info", "/health")
-                        + (("/explore",) if explore else ()))
-        return HTMLResponse(f"<!doctype html><title>vaekit</title><h1>{served.name}</h1><ul>{links}</ul>")
-
-    if max_body:
-        app.add_middleware(BodyLimit, limit=max_body)
-    app.state.served = served
-    return app
