@@ -203,7 +203,7 @@ def write_results(args, run: Path, evaluation: dict, card: dict, result: dict, t
     text = f"""# Serving benchmark
 
 Command: `{command.strip()}`
-Date: {now}; vaekit at commit {commit()} (`serve` not yet committed). CPU: {cpu_model()} ({os.cpu_count()} cores
+Date: {now}; vaekit at commit {commit()}. CPU: {cpu_model()} ({os.cpu_count()} cores
 visible, shared with other work); Python {platform.python_version()};
 the service runs torch with one thread (`OMP_NUM_THREADS=1`), one uvicorn worker.
 
