@@ -47,11 +47,11 @@ def commit() -> str:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=where,
                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, cwd=where, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src"],
+                               capture_output=True, text=True, cwd=where, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return f"unknown (vaekit from {where})"
-    return rev + (" with uncommitted changes" if dirty else "")
+    return rev + (" with uncommitted changes to the library" if dirty else "")
 
 
 def free_port() -> int:
