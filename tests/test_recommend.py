@@ -12,11 +12,15 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
+from torch.distributions import Independent, Normal
 
 from vaekit.apps.recommend import Recommender, evaluate_scores, ndcg_at_k, recall_at_k, strong_split
+from vaekit.apps.recommend.batches import phased_loader
 from vaekit.apps.recommend.cli import add_commands
+from vaekit.apps.recommend.composite import OldPosterior, composite_elbo, composite_prior
 from vaekit.apps.recommend.content import ContentRecommender
 from vaekit.apps.recommend.data import synthetic_clusters
+from vaekit.apps.recommend.estimator import init_popularity_bias
 from vaekit.apps.recommend.metrics import coverage, exclude, top_k
 from vaekit.apps.recommend.model import FAMILY
 from vaekit.config import ModelConfig, build_model
@@ -139,6 +143,106 @@ def test_mult_dae_trains_and_is_not_a_density_model():
     assert rec.predict(X[:3]).shape == (3, 40)
     with pytest.raises(ValueError, match="not a density model"):
         rec.score_samples(X[:3])
+
+
+# -- RecVAE: composite prior, alternating updates, popularity bias ----------------------------------
+def small_model(n_items: int = 12, **options) -> torch.nn.Module:
+    cfg = ModelConfig(family=FAMILY, input_shape=(n_items,), latent_dim=3, hidden=(8,), activation="tanh",
+                      likelihood="multinomial", options={"dropout": 0.5, "stochastic": True, "encoder": "dense",
+                                                         "decoder_hidden": [], **options})
+    return build_model(cfg)
+
+
+def test_composite_prior_is_the_per_dimension_mixture_of_the_paper():
+    old = Independent(Normal(torch.tensor([[0.5, -1.0]]), torch.tensor([[0.3, 2.0]])), 1)
+    z = torch.tensor([[0.2, 1.5]])
+    w = (3 / 20, 3 / 4, 1 / 10)
+
+    def pdf(v, mu, var):
+        return math.exp(-0.5 * (v - mu) ** 2 / var) / math.sqrt(2 * math.pi * var)
+
+    expected = sum(math.log(w[0] * pdf(v, 0, 1) + w[1] * pdf(v, m, s**2) + w[2] * pdf(v, 0, math.exp(10)))
+                   for v, m, s in ((0.2, 0.5, 0.3), (1.5, -1.0, 2.0)))
+    assert composite_prior(old).log_prob(z).item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("phase, moved, fixed", [(0, "encoder", "decoder"), (1, "decoder", "encoder")])
+def test_an_alternating_step_updates_only_its_own_half(phase, moved, fixed):
+    torch.manual_seed(0)
+    model = small_model().train()
+    x = torch.tensor(np.random.default_rng(0).integers(0, 2, (6, 12)), dtype=torch.float32)
+    x[:, 0] = 1  # no empty history
+    terms = composite_elbo(model, x, torch.full((6,), phase), old=OldPosterior(model))
+    terms.loss.backward()
+    assert all(p.grad is None for p in getattr(model, fixed).parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in getattr(model, moved).parameters())
+    kl = torch.distributions.kl_divergence(model.encode(x), model.prior()).detach()  # reported KL: to N(0, I), in nats
+    assert terms.kl.shape == (6,) and bool((terms.kl >= 0).all()) and terms.elbo.shape == (6,)
+    assert float(terms.kl.mean()) == pytest.approx(float(kl.mean()), rel=0.5)  # dropout differs in phase 0
+
+
+def test_encoder_steps_see_dropout_and_decoder_steps_do_not():
+    torch.manual_seed(0)
+    model = small_model(dropout=0.9).train()
+    x = torch.ones(4, 12)
+    assert torch.equal(model(x, dropout=False).qz.mean, model(x, dropout=False).qz.mean)
+    assert not torch.equal(model(x).qz.mean, model(x).qz.mean)
+
+
+def test_old_posterior_is_frozen_until_refreshed():
+    torch.manual_seed(0)
+    model = small_model()
+    old = OldPosterior(model)
+    x = torch.ones(2, 12)
+    before = old(x).mean.clone()
+    with torch.no_grad():
+        model.encoder.head.bias.add_(1.0)
+    assert torch.equal(old(x).mean, before) and not any(p.requires_grad for p in old.encoder.parameters())
+    old.refresh({}, model)
+    model.eval()
+    assert torch.allclose(old(x).mean, model.encode(x).mean)
+
+
+def test_phased_loader_makes_encoder_passes_then_decoder_passes():
+    X = sp.csr_matrix(np.eye(10, dtype=np.float32))
+    loader = phased_loader(X, batch_size=4, encoder_passes=2, decoder_passes=1, seed=0)
+    batches = list(loader)
+    assert len(loader) == len(batches) == 9
+    phases = [int(y[0]) for _, y in batches]
+    assert phases == [0] * 6 + [1] * 3
+    for part in (batches[:3], batches[3:6], batches[6:]):  # each pass shows every user once
+        rows = torch.cat([xb for xb, _ in part]).argmax(1)
+        assert sorted(rows.tolist()) == list(range(10))
+
+
+def test_recvae_learns_the_planted_clusters_and_saves(tmp_path):
+    X, _ = synthetic_clusters(400, 60, n_clusters=4, clicks=12, seed=6)
+    split = strong_split(X, n_val=40, n_test=80, seed=0)
+    rec = Recommender(model="recvae", random_state=0, **{**SMALL, "epochs": 12}).fit(split.train, X_val=split.val)
+    test = split.test
+    ours = evaluate_scores(rec.predict(test.history), test.history, test.held_out)
+    base = evaluate_scores(np.tile(rec.item_popularity_, (test.history.shape[0], 1)), test.history, test.held_out)
+    assert ours["recall@20"] >= base["recall@20"] + 0.3, (ours, base)
+    assert rec.model_config_.options["decoder_hidden"] == []  # RecVAE's linear decoder
+    assert np.all(np.isfinite(rec.score_samples(test.history[:5])))
+    rec.save(tmp_path / "recvae")
+    np.testing.assert_allclose(Recommender.load(tmp_path / "recvae").predict(test.history[:5]),
+                               rec.predict(test.history[:5]), rtol=1e-5)
+
+
+def test_popularity_bias_ranks_by_popularity_before_training():
+    X, _ = synthetic_clusters(200, 40, seed=7)
+    pop = np.asarray(X.sum(0)).ravel()
+    model = small_model(40)
+    init_popularity_bias(model, pop)
+    with torch.no_grad():
+        model.decoder[-1].weight.zero_()  # leave only the bias
+    probs = torch.softmax(model.logits(torch.zeros(1, 3)), -1)[0].detach().numpy()
+    np.testing.assert_allclose(probs, (pop + 1) / (pop + 1).sum(), rtol=1e-5)
+    for bias, wanted in ((None, True), (False, False)):  # the default model's recipe starts there
+        rec = Recommender(popularity_bias=bias, random_state=0, **{**SMALL, "epochs": 1}).fit(X)
+        b = rec.model_.decoder[-1].bias.detach().numpy()
+        assert (np.corrcoef(b, np.log(rec.item_popularity_ + 1))[0, 1] > 0.9) == wanted
 
 
 # -- data frames and bad input ---------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 from vaekit.atomic import atomic_write, atomic_write_text
 from vaekit.cli_common import UserError, add_overwrite, add_settings, command, new_output, settings
 
-MODELS = ("vae", "mult-vae", "mult-dae")  # the same names as vaekit.apps.recommend.estimator.MODELS (tested)
+MODELS = ("vae", "mult-vae", "mult-dae", "recvae")  # the same names as vaekit.apps.recommend.estimator.MODELS (tested)
 
 
 def report(rec, args) -> str:
@@ -116,7 +116,7 @@ def add_commands(subparsers) -> None:
     f.add_argument("--min-rating", type=float, default=None, help="the lowest rating that counts as a click")
     f.add_argument("--item-features", default=None, help="table of item content (id column named like --item): "
                    "items without clicks are recommended from their content")
-    f.add_argument("--model", choices=MODELS, default=None, help="vae (default), mult-vae or mult-dae")
+    f.add_argument("--model", choices=MODELS, default=None, help="vae (default), mult-vae, mult-dae or recvae (composite prior, alternating updates)")
     f.add_argument("--epochs", type=int, default=None, help="default 200")
     f.add_argument("--seed", type=int, default=None)
     f.add_argument("--quiet", action="store_true", help="no progress lines")

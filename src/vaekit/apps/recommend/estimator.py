@@ -8,15 +8,18 @@
 Histories are rows over the fitted items (sparse or dense) or a frame of (user, item[, rating]) rows;
 a frame's users come out in order of first appearance (``history_matrix`` gives them). Models:
 ``"vae"`` (default: Mult-VAE with RecVAE's encoder (Shenbin et al. 2020): dense connections,
-LayerNorm, SiLU; on two development splits of MovieLens 100K, not the benchmark's, test NDCG@100
-0.452 vs 0.448 for the paper's MLP encoder, within noise), ``"mult-vae"`` (the paper's recipe),
-``"mult-dae"`` (denoising, no KL term). With ``fit(..., item_features=frame)`` (one row per item),
-items that nobody clicked get scores from their content (``vaekit.apps.recommend.hybrid``).
+LayerNorm, SiLU; the output bias starts at log item popularity, chosen on development splits of
+MovieLens 100K, not the benchmark's; see ``benchmarks/results/recommend.md``),
+``"mult-vae"`` (the paper's recipe), ``"mult-dae"`` (denoising, no KL term), ``"recvae"`` (RecVAE:
+composite prior, alternating encoder/decoder passes, per-user KL weight ``gamma * n_u``, linear
+decoder; ``vaekit.apps.recommend.composite``). With ``fit(..., item_features=frame)`` (one row per
+item), items that nobody clicked get scores from their content (``vaekit.apps.recommend.hybrid``).
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +37,20 @@ from vaekit.config import TrainConfig
 from vaekit.estimators.base import Estimator
 from vaekit.evaluate import log_likelihood, posterior_means
 
-# name -> (stochastic encoder, encoder body, objective)
-MODELS = {"vae": (True, "dense", "elbo"), "mult-vae": (True, "mlp", "elbo"), "mult-dae": (False, "mlp", "dae")}
+@dataclass(frozen=True)
+class Recipe:
+    """What a model name means."""
+
+    stochastic: bool  # False: Mult-DAE's point encoder, no KL term
+    encoder: str  # "dense" (RecVAE's body) or "mlp" (the paper's)
+    objective: str  # "elbo", "dae" or "composite" (RecVAE's prior, alternating updates)
+    decoder_hidden: tuple[int, ...] | None = None  # None mirrors the encoder; () is linear
+    popularity_bias: bool = False  # the output bias starts at log popularity
+
+
+MODELS = {"vae": Recipe(True, "dense", "elbo", popularity_bias=True),
+          "mult-vae": Recipe(True, "mlp", "elbo"), "mult-dae": Recipe(False, "mlp", "dae"),
+          "recvae": Recipe(True, "dense", "composite", decoder_hidden=())}
 
 
 class Recommender(Estimator):
@@ -45,16 +60,22 @@ class Recommender(Estimator):
     from 0 to ``beta_cap`` over ``anneal_fraction`` of the training steps; the weights of the epoch
     with the best NDCG@100 on validation users (``X_val``, or ``validation_fraction`` of the users,
     each showing 80% of their clicks) are kept. Training reads sparse batches of ``batch_size`` users.
+    ``popularity_bias=None`` takes the model's recipe (``MODELS``). For
+    ``model="recvae"`` an epoch is ``passes`` = (encoder passes, decoder passes) over the users and
+    the KL weight of user u is ``gamma * n_u`` from the first step (``beta_cap`` and
+    ``anneal_fraction`` do not apply).
     """
 
     def __init__(self, *, model: str = "vae", latent_dim: int = 200, hidden: tuple[int, ...] = (600,),
-                 dropout: float = 0.5, beta_cap: float = 0.2, anneal_fraction: float = 0.8, epochs: int = 200,
+                 dropout: float = 0.5, beta_cap: float = 0.2, gamma: float = 0.005, passes: tuple[int, int] = (3, 1),
+                 popularity_bias: bool | None = None, anneal_fraction: float = 0.8, epochs: int = 200,
                  batch_size: int = 500, lr: float = 1e-3, weight_decay: float = 0.0, patience: int = 50,
                  validation_fraction: float = 0.1, user: str = "user", item: str = "item",
                  rating: str | None = "rating", min_rating: float | None = None, content_dim: int = 32,
                  k: int = 100, device: str = "auto", precision: str = "auto", random_state: int | None = 0,
                  verbose: int = 0):
         self.model, self.latent_dim, self.hidden, self.dropout = model, latent_dim, hidden, dropout
+        self.gamma, self.passes, self.popularity_bias = gamma, passes, popularity_bias
         self.beta_cap, self.anneal_fraction, self.epochs, self.batch_size = beta_cap, anneal_fraction, epochs, batch_size
         self.lr, self.weight_decay, self.patience, self.validation_fraction = lr, weight_decay, patience, validation_fraction
         self.user, self.item, self.rating, self.min_rating = user, item, rating, min_rating
@@ -106,17 +127,23 @@ class Recommender(Estimator):
             M = M[np.setdiff1d(np.arange(M.shape[0]), val.users)]
         self.n_items_ = self.n_warm_ = len(self.items_)
         self.item_popularity_ = np.asarray(M.sum(0)).ravel().astype(np.float64)
-        stochastic, encoder, objective = MODELS[self.model]
+        recipe = MODELS[self.model]
+        stochastic, objective = recipe.stochastic, recipe.objective
         self.model_config_ = model_config(RecModelConfig(
             n_items=self.n_items_, latent_dim=self.latent_dim, hidden=tuple(self.hidden), dropout=self.dropout,
-            stochastic=stochastic, encoder=encoder))
+            stochastic=stochastic, encoder=recipe.encoder, decoder_hidden=recipe.decoder_hidden))
         torch.manual_seed(seed)
         self.model_ = build_family(self.model_config_)
+        if recipe.popularity_bias if self.popularity_bias is None else self.popularity_bias:
+            init_popularity_bias(self.model_, self.item_popularity_)
+        composite = objective == "composite"  # KL weight gamma * n_u from the start: no cap, no annealing
+        beta = (1.0 if composite else self.beta_cap) if stochastic else 0.0
         cfg = TrainConfig(epochs=int(self.epochs), batch_size=self.batch_size, lr=self.lr,
-                          weight_decay=self.weight_decay, beta=self.beta_cap if stochastic else 0.0, seed=seed,
+                          weight_decay=self.weight_decay, beta=beta, seed=seed,
                           device=self.device, precision=self.precision, progress=bool(self.verbose))
         self.history_, callback = train(self.model_, M, val=val, config=cfg, objective=objective,
-                                        anneal_fraction=self.anneal_fraction, patience=self.patience)
+                                        anneal_fraction=0.0 if composite else self.anneal_fraction, patience=self.patience,
+                                        gamma=self.gamma, passes=tuple(self.passes))
         self.val_ndcg_ = None if callback is None else callback.best
         self.curve_ = curve(self.history_)
         self.content_ = None
@@ -214,3 +241,11 @@ class Recommender(Estimator):
             from vaekit.apps.recommend.hybrid import load_hybrid
 
             load_hybrid(self, path, device)
+
+
+@torch.no_grad()
+def init_popularity_bias(model, popularity: np.ndarray) -> None:
+    """Start the decoder's output bias at log((clicks_i + 1) / sum_j (clicks_j + 1)): before any
+    training the model ranks by popularity, and the weights learn the rest."""
+    share = (popularity + 1.0) / (popularity + 1.0).sum()
+    model.decoder[-1].bias.copy_(torch.as_tensor(np.log(share), dtype=model.decoder[-1].bias.dtype))

@@ -77,8 +77,9 @@ class HistoryEncoder(nn.Module):
             raise ValueError(f"Unknown encoder {cfg.encoder!r}; choose 'mlp' or 'dense'.")
         self.head = nn.Linear(cfg.hidden[-1], (2 if cfg.stochastic else 1) * cfg.latent_dim)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> Distribution:
-        h = self.net(self.dropout(F.normalize(x.float(), dim=-1)))  # (B, H)
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None, *, dropout: bool = True) -> Distribution:
+        h = F.normalize(x.float(), dim=-1)
+        h = self.net(self.dropout(h) if dropout else h)  # (B, H)
         if not self.stochastic:
             loc = self.head(h).float()  # (B, L)
             return Independent(Normal(loc, torch.full_like(loc, POINT_SCALE), validate_args=False), 1)
@@ -121,8 +122,9 @@ class MultVAE(nn.Module):
     def decode(self, z: torch.Tensor, y=None) -> Distribution:
         return self.likelihood(self.logits(z).unsqueeze(-2), 1)  # (..., 1 param, I)
 
-    def forward(self, x: torch.Tensor, y=None, *, k: int | None = None):
-        qz = self.encode(x)
+    def forward(self, x: torch.Tensor, y=None, *, k: int | None = None, dropout: bool = True):
+        """``dropout=False`` skips the input dropout even in training (RecVAE's decoder steps)."""
+        qz = self.encoder(x, dropout=dropout)
         if self.cfg.stochastic:
             z = qz.rsample() if k is None else qz.rsample((k,))
         else:

@@ -12,7 +12,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from vaekit.apps.recommend.batches import dense_batches, sparse_loader
+from vaekit.apps.recommend.batches import dense_batches, phased_loader, sparse_loader
+from vaekit.apps.recommend.composite import OldPosterior, composite_elbo
 from vaekit.apps.recommend.metrics import exclude, ndcg_at_k
 from vaekit.apps.recommend.model import MultVAE
 from vaekit.apps.recommend.objectives import mult_dae, user_beta_elbo
@@ -55,28 +56,43 @@ class BestByNDCG:
         return self.patience > 0 and self.bad >= self.patience
 
 
-def objective_for(kind: str, *, gamma: float = 0.005):
-    """The training objective of a model kind: the ELBO (Mult-VAE), RecVAE's per-user beta, or Mult-DAE's."""
+OBJECTIVES = ("elbo", "user_beta", "dae", "composite")
+
+
+def objective_for(kind: str, *, gamma: float = 0.005, old: OldPosterior | None = None):
+    """The training objective of a model kind: the ELBO (Mult-VAE), RecVAE's per-user beta, Mult-DAE's,
+    or RecVAE's composite prior (needs ``old``, the frozen previous encoder)."""
+    if kind == "composite":
+        return partial(composite_elbo, old=old, gamma=gamma)
     if kind == "elbo":
         return elbo
     if kind == "user_beta":
         return partial(user_beta_elbo, gamma=gamma)
     if kind == "dae":
         return mult_dae
-    raise ValueError(f"Unknown objective {kind!r}; choose 'elbo', 'user_beta' or 'dae'.")
+    raise ValueError(f"Unknown objective {kind!r}; choose one of {', '.join(OBJECTIVES)}.")
 
 
 def train(model: MultVAE, X: sp.csr_matrix, *, val: FoldIn | None, config: TrainConfig, objective: str = "elbo",
-          anneal_fraction: float = 0.8, patience: int = 0, gamma: float = 0.005):
+          anneal_fraction: float = 0.8, patience: int = 0, gamma: float = 0.005, passes: tuple[int, int] = (3, 1)):
     """Fit ``model`` on the rows of ``X`` in shuffled sparse batches. The KL weight rises linearly from
     0 to ``config.beta`` (the cap) over ``anneal_fraction`` of all steps. With ``val``, the weights
-    of the epoch with the best validation NDCG@100 are restored. Returns (History, BestByNDCG or None)."""
-    steps = config.epochs * math.ceil(X.shape[0] / config.batch_size)
+    of the epoch with the best validation NDCG@100 are restored. ``objective="composite"``: each
+    epoch is ``passes`` = (encoder passes, decoder passes) over the users, alternating (RecVAE), and
+    the previous epoch's encoder is the prior's q_old. Returns (History, BestByNDCG or None)."""
+    callbacks, old = [], None
+    if objective == "composite":
+        loader = phased_loader(X, batch_size=config.batch_size, encoder_passes=passes[0], decoder_passes=passes[1],
+                               seed=config.seed)
+        old = OldPosterior(model)
+        callbacks.append(old.refresh)
+    else:
+        loader = sparse_loader(X, batch_size=config.batch_size, shuffle=True, seed=config.seed)
+    steps = config.epochs * len(loader)
     cfg = dataclasses.replace(config, kl_schedule="linear", warmup_steps=max(1, int(anneal_fraction * steps)), patience=0)
-    loader = sparse_loader(X, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed)
     callback = BestByNDCG(val, patience=patience) if val is not None and val.held_out.nnz else None
-    history = fit(model, loader, config=cfg, callbacks=[callback] if callback else [],
-                  objective=objective_for(objective, gamma=gamma))
+    history = fit(model, loader, config=cfg, callbacks=callbacks + ([callback] if callback else []),
+                  objective=objective_for(objective, gamma=gamma, old=old))
     if callback is not None and callback.best_state is not None:
         model.load_state_dict(callback.best_state)
         history.best_epoch = callback.best_epoch
