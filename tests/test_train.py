@@ -157,3 +157,29 @@ def test_damaged_checkpoint_gives_a_clear_error(tmp_path):
     (tmp_path / CHECKPOINT).write_bytes(b"garbage")
     with pytest.raises(ValueError, match="damaged"):
         train(epochs=2, out_dir=tmp_path, resume=True)
+
+
+def test_lr_warmup_then_cosine_decay():
+    from vaekit.train import lr_factor
+
+    f = [lr_factor(s, total=100, warm=10, cosine=True) for s in range(101)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0) and f[10] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(f[10:], f[11:], strict=False)) and f[100] == pytest.approx(0.0, abs=1e-12)
+    assert lr_factor(50, total=100, warm=10, cosine=False) == 1.0
+    _, h = train(epochs=4, x=data(64), batch_size=16, lr=1e-2, lr_schedule="cosine", lr_warmup=0.25)
+    lrs = [r["lr"] for r in h.records]  # after epochs 1..4 of 4 steps: warm-up ends at step 4
+    assert lrs[0] == pytest.approx(1e-2) and lrs[-1] == pytest.approx(0.0, abs=1e-9) and lrs[1] > lrs[2]
+
+
+def test_binary_data_is_stored_as_uint8_and_trains_to_the_same_weights(monkeypatch):
+    import vaekit.train as vt
+
+    x = data(64)
+    stored, dtype = vt.compact(x)
+    assert stored.dtype == torch.uint8 and dtype == torch.float32 and torch.equal(stored.float(), x)
+    for kept in (x + 0.5, torch.full((4, 10), float("nan")), -x, x * 300):
+        assert vt.compact(kept)[1] is None  # fractions, NaN, negatives, > 255 stay as they are
+    a, _ = train(epochs=2, x=x)
+    monkeypatch.setattr(vt, "compact", lambda v: (v, None))
+    b, _ = train(epochs=2, x=x)
+    assert same_weights(a, b)

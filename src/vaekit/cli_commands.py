@@ -101,7 +101,7 @@ def cmd_evaluate(args) -> int:
 
         model, cfg, data_meta = load_run(args.run_dir)
         x, _ = load_for_run(args.data, cfg, data_meta).split(args.split)
-        record = evaluate_model(model, data_meta, x, k=args.k, progress=True)
+        record = evaluate_model(model, data_meta, x, k=args.k, progress=True, precision=args.precision)
         record["split"], record["data"] = args.split, args.data or cfg.data.source
         default = Path(args.run_dir) / EVALUATION
         title = f"{args.split} split of {record['data']}"
@@ -113,6 +113,9 @@ def cmd_evaluate(args) -> int:
 
         obj = load(args.run_dir)
         if kind == "estimator":
+            if args.precision != "fp32":
+                raise UserError(f"--precision {args.precision} applies to training runs and saved models; "
+                                f"{args.run_dir} is an estimator, which evaluates in float32: drop --precision.")
             notes = getattr(obj, "notes_", {}) or {}
             drop = [*notes.get("ignore", []), *([notes["labels"]] if notes.get("labels") else []),
                     *([obj.label_column_] if getattr(obj, "label_column_", None) else [])]
@@ -124,7 +127,8 @@ def cmd_evaluate(args) -> int:
             from vaekit.evaluate import evaluate
 
             x = np.asarray(read_rows(args.data), dtype=np.float32)
-            record = evaluate(obj, torch.from_numpy(x.reshape(len(x), *obj.event_shape)), k=args.k)
+            record = evaluate(obj, torch.from_numpy(x.reshape(len(x), *obj.event_shape)), k=args.k,
+                              precision=args.precision)
         record["data"] = args.data
         default = Path(args.run_dir) / "evaluation.json"
         title = f"{args.data} ({meta.get('extra', {}).get('estimator') or meta.get('family', 'model')})"

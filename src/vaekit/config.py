@@ -62,7 +62,8 @@ class TrainConfig:
     warmup_steps: int = 0  # linear warm-up length, or cycle length for "cyclical"
     free_bits: float = 0.0  # nats per latent dimension (Kingma et al. 2016)
     grad_clip: float = 0.0  # max gradient norm; 0 = off
-    lr_schedule: str = "none"  # "none" or "cosine"
+    lr_schedule: str = "none"  # "none" or "cosine" (to 0 at the last step)
+    lr_warmup: float = 0.0  # fraction of all steps over which the lr rises linearly from 0
     patience: int = 0  # early stopping on validation ELBO; 0 = off
     seed: int = 0
     device: str = "auto"  # "auto", "cpu", "cuda", "mps"
@@ -141,6 +142,8 @@ def check_train_config(cfg: TrainConfig) -> TrainConfig:
         warmup_steps=c.integer("train.warmup_steps", cfg.warmup_steps, low=0),
         free_bits=c.real("train.free_bits", cfg.free_bits, low=0),
         grad_clip=c.real("train.grad_clip", cfg.grad_clip, low=0),
+        lr_warmup=c.real("train.lr_warmup", cfg.lr_warmup, low=0, high=1,
+                         hint="Use a fraction of the training steps, e.g. 0.05."),
         patience=c.integer("train.patience", cfg.patience, low=0), seed=c.integer("train.seed", cfg.seed, low=0),
         eval_batch_size=c.integer("train.eval_batch_size", cfg.eval_batch_size, low=1), threads=threads,
         progress=c.boolean("train.progress", cfg.progress), compile=c.boolean("train.compile", cfg.compile))

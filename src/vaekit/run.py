@@ -289,10 +289,11 @@ def load_for_run(source: str | None, cfg: RunConfig, meta: DataMeta) -> Dataset:
     return dataset
 
 
-def evaluate_model(model, meta: DataMeta, x: torch.Tensor, *, k: int = 1000, progress: bool = False) -> dict:
+def evaluate_model(model, meta: DataMeta, x: torch.Tensor, *, k: int = 1000, progress: bool = False,
+                   precision: str = "fp32") -> dict:
     """ELBO, importance-weighted log-likelihood, KL, active units and reconstruction error. Densities
     are in nats in the data's original units (the standardisation's log-Jacobian is added)."""
-    record = evaluate(model, x, k=k, progress=progress)
+    record = evaluate(model, x, k=k, progress=progress, precision=precision)
     shift = float(np.mean(meta.log_jacobian_rows(x)))
     for key in ("elbo", "log_px_z", "log_likelihood", "log_likelihood_median"):
         if key in record:

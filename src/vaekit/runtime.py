@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import platform
+import time
 
 import torch
 
@@ -89,13 +91,49 @@ def set_threads(n: int) -> None:
 
 def default_threads() -> int:
     """Threads for torch's CPU kernels when the user has not chosen (no OMP_NUM_THREADS, no
-    torch.set_num_threads call): one on machines with two cores or fewer, where OpenMP workers spin
-    against other processes and small models run many times slower (benchmarks/results/speed.md);
-    otherwise the current setting."""
+    torch.set_num_threads call, no ``vaekit --threads``). On machines with two cores or fewer, what is
+    free decides: a short probe (``probe_threads``) takes both cores when they multiply faster than one
+    and one core when other processes keep the second busy, where OpenMP workers spin against them and
+    small models run many times slower (benchmarks/results/speed.md). Otherwise the current setting.
+    The count used is recorded by ``fit`` (``History.threads``): the same seed and the same count give
+    the same weights."""
     current = torch.get_num_threads()
     if CHOSEN["threads"] or "OMP_NUM_THREADS" in os.environ or current != TORCH_DEFAULT_THREADS:
         return current
-    return 1 if available_cores() <= 2 else current
+    cores = available_cores()
+    return probe_threads(cores) if cores == 2 else (1 if cores < 2 else current)
+
+
+PROBE = {"at": -math.inf, "threads": 1}
+PROBE_SECONDS, PROBE_REUSE, PROBE_GAIN = 0.02, 30.0, 1.3
+
+
+def matmul_rate(n: int, a: torch.Tensor, b: torch.Tensor) -> float:
+    """``a @ b`` per second on ``n`` threads, over ``PROBE_SECONDS``."""
+    torch.set_num_threads(n)
+    torch.mm(a, b)  # wake the pool
+    t0, reps = time.perf_counter(), 0
+    while time.perf_counter() - t0 < PROBE_SECONDS:
+        torch.mm(a, b)
+        reps += 1
+    return reps / (time.perf_counter() - t0)
+
+
+def probe_threads(cores: int) -> int:
+    """``cores`` if a float32 matmul the size of a small model's step (256 x 512 by 512 x 512) runs at
+    least ``PROBE_GAIN`` times faster on ``cores`` threads than on one, measured now (1, n, 1, n, about
+    0.1 s in all), else 1. The answer is reused for ``PROBE_REUSE`` seconds."""
+    now = time.monotonic()
+    if now - PROBE["at"] < PROBE_REUSE:
+        return PROBE["threads"]
+    a, b = torch.full((256, 512), 0.5), torch.full((512, 512), 0.5)  # no draw from the global RNG
+    before = torch.get_num_threads()
+    try:
+        r = [matmul_rate(n, a, b) for n in (1, cores, 1, cores)]
+    finally:
+        torch.set_num_threads(before)
+    PROBE.update(at=time.monotonic(), threads=cores if min(r[1], r[3]) >= PROBE_GAIN * max(r[0], r[2]) else 1)
+    return PROBE["threads"]
 
 
 def available_cores() -> int:
