@@ -185,3 +185,18 @@ def test_an_empty_or_damaged_file_is_one_clear_error(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(ValueError, match=r"Cannot read 'empty\.npy' as npy"):
         read_source(empty)
+
+
+def test_builtin_digits_are_scikit_learns_digits_read_without_importing_it():
+    import subprocess
+    import sys
+
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from vaekit.data.builtins import digits
+
+    raw, bunch = digits(), load_digits()
+    assert np.array_equal(raw.x, (bunch.images / 16.0).astype("float32")[:, None]) and np.array_equal(raw.y, bunch.target)
+    code = "import sys; from vaekit.data.builtins import digits; digits(); print('sklearn' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
