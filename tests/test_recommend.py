@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
 import warnings
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch
 from torch.distributions import Independent, Normal
 
 from vaekit.apps.recommend import Recommender, evaluate_scores, ndcg_at_k, recall_at_k, strong_split
-from vaekit.apps.recommend.batches import phased_loader
+from vaekit.apps.recommend.batches import phased_loader, sparse_loader
 from vaekit.apps.recommend.cli import add_commands
 from vaekit.apps.recommend.composite import OldPosterior, composite_elbo, composite_prior
 from vaekit.apps.recommend.content import ContentRecommender
@@ -23,10 +24,13 @@ from vaekit.apps.recommend.data import synthetic_clusters
 from vaekit.apps.recommend.estimator import init_popularity_bias
 from vaekit.apps.recommend.metrics import coverage, exclude, top_k
 from vaekit.apps.recommend.model import FAMILY
+from vaekit.apps.recommend.training import model_scores
 from vaekit.config import ModelConfig, build_model
+from vaekit.evaluate import log_likelihood
 from vaekit.objectives import elbo
 
-SMALL = {"latent_dim": 8, "hidden": (32,), "epochs": 40, "batch_size": 64, "patience": 0, "device": "cpu"}
+SMALL = {"latent_dim": 8, "hidden": (32,), "epochs": 40, "batch_size": 64, "patience": 0, "device": "cpu",
+         "n_models": 1}  # one model unless a test is about ensembles (the default mixes 5)
 
 
 # -- metrics ----------------------------------------------------------------------------------------
@@ -135,6 +139,38 @@ def test_save_load_gives_the_same_recommendations(clusters, tmp_path):
     np.testing.assert_allclose(a[1], b[1], rtol=1e-6)
     with pytest.raises(ValueError, match="already holds"):
         rec.save(tmp_path / "rec")
+
+
+def test_an_ensemble_is_the_mixture_of_its_members_and_saves_and_loads(clusters, tmp_path):
+    split, single = clusters
+    rec = Recommender(random_state=0, **{**SMALL, "n_models": 3}).fit(split.train, X_val=split.val)
+    H = split.test.history[:30]
+    members = np.stack([model_scores(model, H) for model in rec.models_])  # (M, U, I) log-probabilities
+    np.testing.assert_allclose(members[0], single.predict(H), rtol=1e-5)  # member 0 is the seed-0 model
+    assert np.abs(members[1] - members[0]).max() > 1e-3  # seeds 1 and 2 learn other weights
+    np.testing.assert_allclose(rec.predict(H), np.log(np.exp(members.astype(np.float64)).mean(0)), rtol=1e-5)
+    np.testing.assert_allclose(np.exp(rec.predict(H)).sum(1), 1.0, rtol=1e-5)
+    rec.save(tmp_path / "ens")
+    again = Recommender.load(tmp_path / "ens")
+    a, b = rec.recommend(split.test.history, n=10), again.recommend(split.test.history, n=10)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_allclose(a[1], b[1], rtol=1e-6)
+    np.testing.assert_allclose(rec.score_samples(H[:4]), again.score_samples(H[:4]), rtol=1e-6)
+    shutil.rmtree(tmp_path / "ens" / "members" / "2")
+    with pytest.raises(ValueError, match="3 ensemble members"):
+        Recommender.load(tmp_path / "ens")
+    with pytest.raises(ValueError, match="n_models"):
+        Recommender(**{**SMALL, "n_models": 0}).fit(split.train)
+
+
+def test_ensemble_log_likelihood_is_the_mixture_density(clusters):
+    split, _ = clusters
+    rec = Recommender(random_state=0, **{**SMALL, "n_models": 2, "epochs": 3}).fit(split.train, X_val=split.val)
+    H = split.test.history[:6]
+    loader = sparse_loader(H, batch_size=10)
+    per_model = np.stack([log_likelihood(model, loader, k=rec.k).double().numpy() for model in rec.models_])  # (M, U)
+    mixture = np.log(np.exp(per_model - per_model.max(0)).mean(0)) + per_model.max(0)
+    np.testing.assert_allclose(rec.score_samples(H), mixture, rtol=1e-6)
 
 
 def test_mult_dae_trains_and_is_not_a_density_model():
@@ -321,8 +357,8 @@ def test_hybrid_recommends_items_nobody_clicked_from_their_content(tmp_path):
     frame = frame_of(X[:, ~cold].tocsr(), prefix="")
     frame["item_id"] = np.flatnonzero(~cold)[frame["item_id"].astype(int)]
     items = genre_items(80, 4).rename(columns={"item": "item_id"})
-    rec = Recommender(user="user_id", item="item_id", rating=None, random_state=0, **SMALL)
-    rec.fit(frame, item_features=items)
+    rec = Recommender(user="user_id", item="item_id", rating=None, random_state=0, **{**SMALL, "n_models": 2})
+    rec.fit(frame, item_features=items)  # an ensemble: one regression per member
     assert rec.n_warm_ == int((~cold).sum()) and rec.n_items_ == 80
     scores = rec.predict(frame.iloc[:0].pipe(lambda f: pd.concat([f, frame[frame.user_id < 1100]])))
     users = pd.unique(frame[frame.user_id < 1100].user_id) - 1000

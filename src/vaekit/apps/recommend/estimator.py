@@ -8,8 +8,9 @@
 Histories are rows over the fitted items (sparse or dense) or a frame of (user, item[, rating]) rows;
 a frame's users come out in order of first appearance (``history_matrix`` gives them). Models:
 ``"vae"`` (default: Mult-VAE with RecVAE's encoder (Shenbin et al. 2020): dense connections,
-LayerNorm, SiLU; the output bias starts at log item popularity, chosen on development splits of
-MovieLens 100K, not the benchmark's; see ``benchmarks/results/recommend.md``),
+LayerNorm, SiLU; the output bias starts at log item popularity), by default an ensemble of
+``n_models=5`` seeds whose distributions are mixed (chosen on development splits of MovieLens 100K,
+not the benchmark's; see ``benchmarks/results/recommend.md``),
 ``"mult-vae"`` (the paper's recipe), ``"mult-dae"`` (denoising, no KL term), ``"recvae"`` (RecVAE:
 composite prior, alternating encoder/decoder passes, per-user KL weight ``gamma * n_u``, linear
 decoder; ``vaekit.apps.recommend.composite``). With ``fit(..., item_features=frame)`` (one row per
@@ -29,13 +30,16 @@ import torch
 
 from vaekit.apps.recommend.batches import sparse_loader
 from vaekit.apps.recommend.data import Columns, check_matrix, clicks_from_frame, frame_to_matrix
-from vaekit.apps.recommend.metrics import exclude, top_k
+from vaekit.apps.recommend.ensemble import load_members, member_seeds, mixture, save_members
+from vaekit.apps.recommend.metrics import exclude, ndcg_at_k, top_k
 from vaekit.apps.recommend.model import RecModelConfig, build_family, model_config
 from vaekit.apps.recommend.splits import FoldIn, fold_in
 from vaekit.apps.recommend.training import curve, model_scores, train
 from vaekit.config import TrainConfig
 from vaekit.estimators.base import Estimator
 from vaekit.evaluate import log_likelihood, posterior_means
+from vaekit.runtime import resolve_device
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -63,19 +67,21 @@ class Recommender(Estimator):
     ``popularity_bias=None`` takes the model's recipe (``MODELS``). For
     ``model="recvae"`` an epoch is ``passes`` = (encoder passes, decoder passes) over the users and
     the KL weight of user u is ``gamma * n_u`` from the first step (``beta_cap`` and
-    ``anneal_fraction`` do not apply).
+    ``anneal_fraction`` do not apply). ``n_models`` > 1 trains that many members with seeds
+    ``random_state + m`` on the same data and validation users and predicts with the mixture of
+    their distributions (``vaekit.apps.recommend.ensemble``); ``model_`` is member 0.
     """
 
     def __init__(self, *, model: str = "vae", latent_dim: int = 200, hidden: tuple[int, ...] = (600,),
                  dropout: float = 0.5, beta_cap: float = 0.2, gamma: float = 0.005, passes: tuple[int, int] = (3, 1),
-                 popularity_bias: bool | None = None, anneal_fraction: float = 0.8, epochs: int = 200,
+                 popularity_bias: bool | None = None, n_models: int = 5, anneal_fraction: float = 0.8, epochs: int = 200,
                  batch_size: int = 500, lr: float = 1e-3, weight_decay: float = 0.0, patience: int = 50,
                  validation_fraction: float = 0.1, user: str = "user", item: str = "item",
                  rating: str | None = "rating", min_rating: float | None = None, content_dim: int = 32,
                  k: int = 100, device: str = "auto", precision: str = "auto", random_state: int | None = 0,
                  verbose: int = 0):
         self.model, self.latent_dim, self.hidden, self.dropout = model, latent_dim, hidden, dropout
-        self.gamma, self.passes, self.popularity_bias = gamma, passes, popularity_bias
+        self.gamma, self.passes, self.popularity_bias, self.n_models = gamma, passes, popularity_bias, n_models
         self.beta_cap, self.anneal_fraction, self.epochs, self.batch_size = beta_cap, anneal_fraction, epochs, batch_size
         self.lr, self.weight_decay, self.patience, self.validation_fraction = lr, weight_decay, patience, validation_fraction
         self.user, self.item, self.rating, self.min_rating = user, item, rating, min_rating
@@ -109,6 +115,8 @@ class Recommender(Estimator):
         items in it that nobody clicked join the catalogue, scored from their content (hybrid)."""
         if self.model not in MODELS:
             raise ValueError(f"Unknown model {self.model!r}; choose one of {', '.join(MODELS)}.")
+        if isinstance(self.n_models, bool) or not isinstance(self.n_models, (int, np.integer)) or self.n_models < 1:
+            raise ValueError(f"n_models must be a whole number >= 1, got {self.n_models!r}.")
         seed = self._seed()
         rng = np.random.default_rng(seed)
         if isinstance(X, pd.DataFrame):
@@ -132,20 +140,25 @@ class Recommender(Estimator):
         self.model_config_ = model_config(RecModelConfig(
             n_items=self.n_items_, latent_dim=self.latent_dim, hidden=tuple(self.hidden), dropout=self.dropout,
             stochastic=stochastic, encoder=recipe.encoder, decoder_hidden=recipe.decoder_hidden))
-        torch.manual_seed(seed)
-        self.model_ = build_family(self.model_config_)
-        if recipe.popularity_bias if self.popularity_bias is None else self.popularity_bias:
-            init_popularity_bias(self.model_, self.item_popularity_)
         composite = objective == "composite"  # KL weight gamma * n_u from the start: no cap, no annealing
         beta = (1.0 if composite else self.beta_cap) if stochastic else 0.0
-        cfg = TrainConfig(epochs=int(self.epochs), batch_size=self.batch_size, lr=self.lr,
-                          weight_decay=self.weight_decay, beta=beta, seed=seed,
-                          device=self.device, precision=self.precision, progress=bool(self.verbose))
-        self.history_, callback = train(self.model_, M, val=val, config=cfg, objective=objective,
-                                        anneal_fraction=0.0 if composite else self.anneal_fraction, patience=self.patience,
-                                        gamma=self.gamma, passes=tuple(self.passes))
-        self.val_ndcg_ = None if callback is None else callback.best
-        self.curve_ = curve(self.history_)
+        self.models_, self.histories_ = [], []
+        for member_seed in member_seeds(seed, int(self.n_models)):
+            torch.manual_seed(member_seed)
+            model = build_family(self.model_config_)
+            if recipe.popularity_bias if self.popularity_bias is None else self.popularity_bias:
+                init_popularity_bias(model, self.item_popularity_)
+            cfg = TrainConfig(epochs=int(self.epochs), batch_size=self.batch_size, lr=self.lr,
+                              weight_decay=self.weight_decay, beta=beta, seed=member_seed,
+                              device=self.device, precision=self.precision, progress=bool(self.verbose))
+            history, callback = train(model, M, val=val, config=cfg, objective=objective,
+                                      anneal_fraction=0.0 if composite else self.anneal_fraction,
+                                      patience=self.patience, gamma=self.gamma, passes=tuple(self.passes))
+            self.models_.append(model)
+            self.histories_.append(history)
+        self.model_, self.history_ = self.models_[0], self.histories_[0]
+        self.curve_ = curve(self.history_)  # member 0's
+        self.val_ndcg_ = None if callback is None else val_ndcg(self._mixture_scores(val.history), val)
         self.content_ = None
         if item_features is not None:
             from vaekit.apps.recommend.hybrid import fit_hybrid
@@ -179,7 +192,7 @@ class Recommender(Estimator):
 
             scores = hybrid_scores(self, M)
         else:
-            scores = model_scores(self.model_, M)
+            scores = self._mixture_scores(M)
         empty = np.asarray(M.sum(1)).ravel() == 0
         if empty.any():
             warnings.warn(f"{int(empty.sum())} row(s) have no known history; they get the most popular items.",
@@ -187,6 +200,9 @@ class Recommender(Estimator):
             pop = np.concatenate([self.item_popularity_, np.zeros(scores.shape[1] - len(self.item_popularity_))])
             scores[empty] = np.log((pop + 0.5) / (pop + 0.5).sum())
         return scores
+
+    def _mixture_scores(self, M: sp.csr_matrix) -> np.ndarray:
+        return mixture([model_scores(model, M) for model in self.models_])
 
     def recommend(self, X, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` best items per row that are not in its history: (item_ids, scores), each
@@ -203,40 +219,46 @@ class Recommender(Estimator):
         return ids, np.take_along_axis(s, top, 1)
 
     def transform(self, X) -> np.ndarray:
-        """User embeddings E_q[z|x], (n_rows, latent_dim). Deterministic."""
+        """User embeddings E_q[z|x], (n_rows, latent_dim), of member 0 (the members' latent spaces are
+        not aligned). Deterministic."""
         M, _ = self.history_matrix(X)
         return posterior_means(self.model_, sparse_loader(M[:, : self.n_warm_], batch_size=1024)).numpy()
 
     def score_samples(self, X) -> np.ndarray:
         """log p(x) per user in nats: the importance-weighted estimate with ``k`` samples of z under
         the multinomial likelihood (multinomial coefficient included; a history's order is not
-        modelled). Mult-DAE has no latent density and raises."""
+        modelled); for an ensemble, the mixture's log (1/M) sum_m p_m(x). Mult-DAE has no latent
+        density and raises."""
         self._check_fitted()
         if not self.model_config_.options["stochastic"]:
             raise ValueError("Mult-DAE is not a density model (no prior or posterior); use model='vae' for log p(x).")
         M, _ = self.history_matrix(X)
         loader = sparse_loader(M[:, : self.n_warm_], batch_size=max(1, 1024 // max(1, self.k)))  # bounded memory
-        return log_likelihood(self.model_, loader, k=self.k).double().numpy()
+        return mixture([log_likelihood(model, loader, k=self.k).double().numpy() for model in self.models_])
 
     # -- persistence -----------------------------------------------------------------------------
     def _fitted_state(self) -> dict:
         return {"items": list(self.items_), "n_warm": self.n_warm_, "item_popularity": self.item_popularity_.tolist(),
-                "val_ndcg": self.val_ndcg_, "curve": self.curve_, "hybrid": self.content_ is not None}
+                "val_ndcg": self.val_ndcg_, "curve": self.curve_, "hybrid": self.content_ is not None,
+                "n_members": len(self.models_)}
 
     def _restore(self, state: dict) -> None:
         self.items_, self.n_items_ = list(state["items"]), len(state["items"])
         self.n_warm_ = int(state.get("n_warm", self.n_items_))
         self.item_popularity_ = np.asarray(state["item_popularity"], np.float64)
         self.val_ndcg_, self.curve_ = state.get("val_ndcg"), state.get("curve", [])
+        self.n_members_ = int(state.get("n_members", 1))
         self.content_ = None
 
     def _save_parts(self, path: Path) -> None:
+        save_members(self.models_, self.model_config_, path)
         if self.content_ is not None:
             from vaekit.apps.recommend.hybrid import save_hybrid
 
             save_hybrid(self, path)
 
     def _load_parts(self, path: Path, device: str) -> None:
+        self.models_ = [self.model_, *load_members(path, self.n_members_, resolve_device(device))]
         if (path / "content").is_dir():
             from vaekit.apps.recommend.hybrid import load_hybrid
 
@@ -249,3 +271,8 @@ def init_popularity_bias(model, popularity: np.ndarray) -> None:
     training the model ranks by popularity, and the weights learn the rest."""
     share = (popularity + 1.0) / (popularity + 1.0).sum()
     model.decoder[-1].bias.copy_(torch.as_tensor(np.log(share), dtype=model.decoder[-1].bias.dtype))
+
+
+def val_ndcg(scores: np.ndarray, val: FoldIn, k: int = 100) -> float:
+    """Mean NDCG@k of the validation users' held-out items, their fold-in history excluded."""
+    return float(np.nanmean(ndcg_at_k(exclude(scores, val.history), val.held_out, k)))
