@@ -120,7 +120,8 @@ def test_m2_trains_through_the_one_loop_seeded_with_a_labelled_plan(tmp_path):
     x = torch.randn(64, 6)
     y = torch.full((64,), -1)
     y[:8] = torch.arange(8) % 4
-    cfg = TrainConfig(epochs=8, batch_size=16, lr=3e-3, seed=3, progress=False)
+    # a constant lr: the interrupted run trains 3 epochs of a 3-epoch config, then resumes under the 8-epoch one
+    cfg = TrainConfig(epochs=8, batch_size=16, lr=3e-3, seed=3, progress=False, lr_schedule="none", lr_warmup=0.0)
     objective = functools.partial(m2_objective, alpha=6.4, labelled_fraction=8 / 64)
     plan = LabelledUnlabelled(y)
     assert all((y[idx] >= 0).sum() == 8 for idx in plan.epoch(64, 16, torch.Generator().manual_seed(0)))

@@ -53,7 +53,7 @@ class ModelConfig:
 class TrainConfig:
     epochs: int = 50
     batch_size: int = 128
-    lr: float = 1e-3
+    lr: float = 2e-3  # with the warm-up and cosine decay below: benchmarks/results/train_recipe.md, speed_*.md
     weight_decay: float = 0.0
     objective: str = "elbo"  # "elbo" or "iwae" (k importance samples)
     k: int = 1
@@ -62,8 +62,8 @@ class TrainConfig:
     warmup_steps: int = 0  # linear warm-up length, or cycle length for "cyclical"
     free_bits: float = 0.0  # nats per latent dimension (Kingma et al. 2016)
     grad_clip: float = 0.0  # max gradient norm; 0 = off
-    lr_schedule: str = "none"  # "none" or "cosine" (to 0 at the last step)
-    lr_warmup: float = 0.0  # fraction of all steps over which the lr rises linearly from 0
+    lr_schedule: str = "cosine"  # "none" or "cosine" (to 0 at the last step)
+    lr_warmup: float = 0.02  # fraction of all steps over which the lr rises linearly from 0
     patience: int = 0  # early stopping on validation ELBO; 0 = off
     seed: int = 0
     device: str = "auto"  # "auto", "cpu", "cuda", "mps"
@@ -73,6 +73,10 @@ class TrainConfig:
     threads: int = 0  # CPU threads during fit: 0 = auto (1 on <= 2 cores), -1 = all cores
     compile: bool = False  # torch.compile the model for training (opt-in: see benchmarks/results/speed.md)
 
+
+# The schedule the applications' defaults were chosen with (a constant lr, no warm-up): their estimators
+# keep it until their benchmarks choose again (TrainConfig's own default is the warm-up + cosine recipe).
+CONSTANT_LR: dict[str, Any] = {"lr_schedule": "none", "lr_warmup": 0.0}
 
 C = TypeVar("C")
 

@@ -34,6 +34,6 @@ BUILTINS = {"digits": digits}
 DEFAULTS = {
     "digits": {
         "model": {"latent_dim": 8, "network": "mlp", "hidden": [256, 128]},
-        "train": {"epochs": 80, "batch_size": 64, "lr": 4e-3},
+        "train": {"epochs": 80, "batch_size": 64, "lr": 4e-3, "lr_schedule": "none", "lr_warmup": 0.0},
     },
 }

@@ -17,7 +17,7 @@ import torch
 from sklearn.base import TransformerMixin
 
 from vaekit import checks
-from vaekit.config import ModelConfig, TrainConfig, build_model
+from vaekit.config import CONSTANT_LR, ModelConfig, TrainConfig, build_model
 from vaekit.estimators.base import Estimator
 from vaekit.estimators.inputs import Inputs, check_array, fit_inputs, from_model, log_jacobian_rows, to_model
 from vaekit.evaluate import log_likelihood, posterior_means
@@ -101,7 +101,7 @@ class VAE(TransformerMixin, Estimator):
             epochs=epochs_for(self.epochs, self.steps, len(x_train), int(self.batch_size)),
             batch_size=int(self.batch_size), lr=self.lr, beta=self.beta,
             patience=self.patience if x_val is not None else 0, seed=seed, device=self.device,
-            precision=self.precision, progress=bool(self.verbose))
+            precision=self.precision, progress=bool(self.verbose), **CONSTANT_LR)
         self.history_ = fit(self.model_, x_train, x_val=x_val, config=train_cfg)
         self.model_.eval()
         return self

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vaekit.config import ModelConfig, TrainConfig, build_model
+from vaekit.config import CONSTANT_LR, ModelConfig, TrainConfig, build_model
 from vaekit.evaluate import log_likelihood, seeded
 from vaekit.likelihoods import feature_log_prob
 from vaekit.objectives import Terms, elbo, kl_terms
@@ -61,7 +61,7 @@ def train_model(x, columns: list[dict], t: Training, x_val=None):
     torch.manual_seed(t.seed)
     model = build_model(config)
     cfg = TrainConfig(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, patience=t.patience if x_val is not None else 0,
-                      seed=t.seed, device=t.device, precision=t.precision, progress=t.progress)
+                      seed=t.seed, device=t.device, precision=t.precision, progress=t.progress, **CONSTANT_LR)
     history = fit(model, torch.as_tensor(x), x_val=None if x_val is None else torch.as_tensor(x_val), config=cfg,
                   objective=lambda m, xb, yb=None, **kw: trimmed_elbo(m, xb, yb, trim=t.trim, **kw))
     return model.eval(), config, history

@@ -23,7 +23,7 @@ from vaekit import checks
 from vaekit.apps.molecules import tokens as tk
 from vaekit.apps.molecules.batching import LengthBucketed
 from vaekit.apps.molecules.model import FAMILY, SequenceOptions, build_sequence_vae
-from vaekit.config import ModelConfig, TrainConfig, to_dict
+from vaekit.config import CONSTANT_LR, ModelConfig, TrainConfig, to_dict
 from vaekit.estimators.base import Estimator
 from vaekit.estimators.vae import epochs_for
 from vaekit.evaluate import active_units, log_likelihood, posterior_means
@@ -163,7 +163,7 @@ class MoleculeVAE(Estimator):
                           kl_schedule="linear" if self.kl_warmup > 0 else "constant",
                           warmup_steps=int(self.kl_warmup * total_steps), free_bits=self.free_bits,
                           grad_clip=5.0, seed=seed, device=self.device, precision=self.precision,
-                          progress=bool(self.verbose))
+                          progress=bool(self.verbose), **CONSTANT_LR)
         x_val = None if smiles_val is None else self._rows(self._canonical(smiles_val, "smiles_val", skip=True))
         lengths = (x != tk.SPECIALS.pad).sum(-1)
         with self._runtime():

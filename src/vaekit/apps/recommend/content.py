@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from vaekit.apps.recommend.data import label
-from vaekit.config import ModelConfig, TrainConfig, build_model
+from vaekit.config import CONSTANT_LR, ModelConfig, TrainConfig, build_model
 from vaekit.estimators.base import Estimator
 from vaekit.evaluate import posterior_means
 from vaekit.train import fit
@@ -119,7 +119,7 @@ class ContentRecommender(Estimator):
         torch.manual_seed(seed)
         self.model_ = build_model(self.model_config_)
         cfg = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=seed, device=self.device,
-                          precision=self.precision, progress=bool(self.verbose))
+                          precision=self.precision, progress=bool(self.verbose), **CONSTANT_LR)
         self.history_ = fit(self.model_, x, config=cfg)
         self.model_.eval()
         self.items_ = [label(v) for v in frame[self.item]]

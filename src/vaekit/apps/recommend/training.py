@@ -18,7 +18,7 @@ from vaekit.apps.recommend.metrics import exclude, ndcg_at_k
 from vaekit.apps.recommend.model import MultVAE
 from vaekit.apps.recommend.objectives import mult_dae, user_beta_elbo
 from vaekit.apps.recommend.splits import FoldIn
-from vaekit.config import TrainConfig
+from vaekit.config import CONSTANT_LR, TrainConfig
 from vaekit.objectives import elbo
 from vaekit.train import fit
 
@@ -89,7 +89,8 @@ def train(model: MultVAE, X: sp.csr_matrix, *, val: FoldIn | None, config: Train
     else:
         loader = sparse_loader(X, batch_size=config.batch_size, shuffle=True, seed=config.seed)
     steps = config.epochs * len(loader)
-    cfg = dataclasses.replace(config, kl_schedule="linear", warmup_steps=max(1, int(anneal_fraction * steps)), patience=0)
+    cfg = dataclasses.replace(config, kl_schedule="linear", warmup_steps=max(1, int(anneal_fraction * steps)), patience=0,
+                              **CONSTANT_LR)
     callback = BestByNDCG(val, patience=patience) if val is not None and val.held_out.nnz else None
     history = fit(model, loader, config=cfg, callbacks=callbacks + ([callback] if callback else []),
                   objective=objective_for(objective, gamma=gamma, old=old))

@@ -20,7 +20,7 @@ from sklearn.base import ClassifierMixin, TransformerMixin
 from vaekit import checks
 from vaekit.apps.semisupervised.objective import check_labels, m1_samples, m2_objective
 from vaekit.batching import LabelledUnlabelled
-from vaekit.config import ModelConfig, TrainConfig, build_model
+from vaekit.config import CONSTANT_LR, ModelConfig, TrainConfig, build_model
 from vaekit.estimators.base import Estimator
 from vaekit.estimators.inputs import Inputs, check_array, fit_inputs, from_model, to_model
 from vaekit.estimators.vae import epochs_for
@@ -114,7 +114,7 @@ class SemiSupervisedClassifier(TransformerMixin, ClassifierMixin, Estimator):
         steps = plan.steps(len(x), int(self.batch_size))
         epochs = self.epochs if self.epochs != "auto" else max(1, -(-int(self.steps) // steps))
         train = {"batch_size": int(self.batch_size), "lr": self.lr, "seed": seed, "device": self.device,
-                 "precision": self.precision, "progress": bool(self.verbose)}
+                 "precision": self.precision, "progress": bool(self.verbose), **CONSTANT_LR}
         self.m1_, self.m1_config_ = None, None
         torch.manual_seed(seed)
         with self._runtime():

@@ -27,7 +27,7 @@ from torch import nn
 from vaekit import checks
 from vaekit.apps.tables import frames
 from vaekit.apps.tables.conditions import condition_row, conditional_latents
-from vaekit.config import ModelConfig, TrainConfig, build_model
+from vaekit.config import CONSTANT_LR, ModelConfig, TrainConfig, build_model
 from vaekit.data import tabular
 from vaekit.estimators.base import Estimator
 from vaekit.evaluate import log_likelihood
@@ -119,7 +119,7 @@ class TabularSynthesizer(Estimator):
         init_output_bias(self.model_, x.numpy(), self.table_)
         cfg = TrainConfig(epochs=steps_to_epochs(self.epochs, int(self.steps), len(x), batch), batch_size=batch,
                           lr=float(self.lr), beta=float(self.beta), seed=seed, device=self.device,
-                          precision=self.precision, progress=bool(self.verbose))
+                          precision=self.precision, progress=bool(self.verbose), **CONSTANT_LR)
         with self._runtime():
             self.history_ = fit(self.model_, x, config=cfg, callbacks=[TimeLimit(self.max_seconds)])
         self.model_.eval()
