@@ -247,3 +247,16 @@ def test_threads_option_after_the_command_and_its_checks(run_dir, capsys):
     assert main(["info", str(run_dir), "--threads", "2"]) == 0
     assert main(["info", str(run_dir), "--threads", "0"]) == 2
     assert "--threads must be 1 or more" in capsys.readouterr().err
+
+
+def test_a_run_written_before_lr_warmup_existed_resumes_without_a_warm_up(tmp_path, capsys):
+    out = tmp_path / "old"
+    assert main(["train", "digits", "--out", str(out), "--set", "train.epochs=1", "--set", "train.lr_schedule=none",
+                 "--k", "2"]) == 0
+    toml = (out / "config.toml").read_text()
+    (out / "config.toml").write_text("\n".join(line for line in toml.splitlines() if not line.startswith("lr_warmup")))
+    from vaekit.run import read_run_config
+
+    assert read_run_config(out).train.lr_warmup == 0.0
+    assert read_run_config(out, ["train.lr_warmup=0.1"]).train.lr_warmup == 0.1  # the user's --set still wins
+    assert main(["train", "--resume", str(out), "--set", "train.epochs=2", "--k", "2"]) == 0

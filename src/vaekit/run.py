@@ -158,7 +158,15 @@ def read_run_config(run_dir: str | Path, sets: list[str] = ()) -> RunConfig:
         raise FileNotFoundError(f"Run directory {str(run_dir)!r} does not exist; train one with vaekit train.")
     if not path.exists():
         raise FileNotFoundError(f"{run_dir} has no {CONFIG_TOML}; it is not a vaekit run directory.")
-    return resolve_config(config_file=path, sets=sets)
+    import tomllib
+
+    # a run written before train.lr_warmup existed trained without a warm-up: it continues so
+    try:
+        stored = tomllib.loads(path.read_text(encoding="utf-8")).get("train", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        stored = {"lr_warmup": None}  # resolve_config reports the damaged file
+    older = [] if "lr_warmup" in stored else ["train.lr_warmup=0"]
+    return resolve_config(config_file=path, sets=[*older, *sets])
 
 
 def data_notes(meta: DataMeta, model: ModelConfig) -> list[str]:
