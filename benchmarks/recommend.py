@@ -392,16 +392,24 @@ def main() -> None:
         raw["main"] = protocol(X, range(args.splits), ours)
         if "recbole" not in parts and earlier:  # RecBole not rerun: keep its earlier splits, labelled as such
             raw["main"][f"{RECBOLE}, splits 0-{len(earlier) - 1} of an earlier run"] = earlier
+        save(cache, raw)
     if "half" in parts:
         half = X[np.random.default_rng(12345).permutation(X.shape[0])[: X.shape[0] // 2]]
         raw["half_users"] = half.shape[0]
         raw["half"] = protocol(half, range(args.splits), ours[:4])
+        save(cache, raw)
     if "cold" in parts:
         raw["cold"] = [cold_start(X, items, args.data, seed, args.epochs) for seed in range(args.splits)]
+        save(cache, raw)
     if "memory" in parts:
         raw["memory"] = {k: probe(k) for k in ("none", "ml100k", "synthetic1m")}
-    cache.write_text(json.dumps(raw, indent=1, default=str))
+    save(cache, raw)
     write_report(raw, args, started)
+
+
+def save(cache: Path, raw: dict) -> None:
+    """After every part, so that a failure in a later part keeps the earlier ones (rerun it alone)."""
+    cache.write_text(json.dumps(raw, indent=1, default=str))
 
 
 def write_report(raw: dict, args, started) -> None:

@@ -3,12 +3,14 @@
 A request's history is a list of the fitted item ids (numbers or strings, as ``Recommender.items_``);
 ids the model does not know are left out and counted in the answer, and a history left empty gets the
 popularity fallback of ``Recommender.predict``. Scores are log-probabilities in nats that the user's next
-click is the item (log softmax of the decoder at E_q[z|x]; Liang et al. 2018). ``RecommenderScores`` is
-the same function as a graph for export: histories (B, I_warm) -> scores (B, I), fallback included.
+click is the item (log softmax of the decoder at E_q[z|x]; Liang et al. 2018; for an ensemble, the
+mixture of its members' distributions). ``RecommenderScores`` is the same function as a graph for export:
+histories (B, I_warm) -> scores (B, I), fallback included.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -32,7 +34,9 @@ def from_recommender(rec) -> Served:
     rows = RowSpec("histories", (n_warm,), [str(v) for v in rec.items_[:8]])
     kind = "Mult-VAE" if model.cfg.stochastic else "Mult-DAE"
     index = {str(v): j for j, v in enumerate(rec.items_)}
-    served = Served(model, f"Recommender ({rec.model}: {kind}) over {rec.n_items_} items, latent_dim {model.latent_dim}",
+    members = f", {len(rec.models_)} members mixed" if len(rec.models_) > 1 else ""
+    served = Served(model, f"Recommender ({rec.model}: {kind}{members}) over {rec.n_items_} items, "
+                    f"latent_dim {model.latent_dim}",
                     "Recommender", rows, to_model=lambda histories: dense(parse(rec, index, histories)[0], n_warm),
                     to_user=lambda x: {"x": to_json(x.numpy())}, unit="nats per user (multinomial log p(x))",
                     metrics={"val_ndcg@100": rec.val_ndcg_}, application="recommender", app=rec,
@@ -112,6 +116,7 @@ def encode(served: Served, histories: list) -> dict:
 
 def score(served: Served, histories: list, *, k: int, seed: int) -> dict:
     from vaekit.apps.recommend.batches import sparse_loader
+    from vaekit.apps.recommend.ensemble import mixture
     from vaekit.evaluate import log_likelihood
 
     rec = served.app
@@ -119,7 +124,7 @@ def score(served: Served, histories: list, *, k: int, seed: int) -> dict:
         raise BadInput("A Mult-DAE recommender has no density (no prior or posterior); fit model='vae' for log p(x).")
     M, unknown = parse(rec, served.state["index"], histories)
     loader = sparse_loader(M[:, : rec.n_warm_], batch_size=max(1, 1024 // k))  # as Recommender.score_samples
-    log_px = log_likelihood(served.model, loader, k=k, seed=seed).double().numpy()
+    log_px = mixture([log_likelihood(model, loader, k=k, seed=seed).double().numpy() for model in rec.models_])
     return {"log_px": to_json(log_px, 7), "unit": served.unit, "k": k, "unknown": unknown,
             "note": "multinomial log p(x) of the known clicks, multinomial coefficient included; order not modelled"}
 
@@ -128,27 +133,32 @@ def score(served: Served, histories: list, *, k: int, seed: int) -> dict:
 class RecommenderScores(nn.Module):
     """histories (B, I_warm) -> scores (B, I): ``Recommender.predict`` as a graph. log softmax of the
     decoder's logits at E_q[z|x] (cold items of a hybrid model from the last hidden layer and their
-    content weights); a row without clicks gets log((popularity + 0.5) / sum)."""
+    content weights); an ensemble's members' distributions are mixed, log (1/M) sum_m p_m; a row without
+    clicks gets log((popularity + 0.5) / sum)."""
 
     def __init__(self, rec):
         super().__init__()
-        self.model = rec.model_
+        self.models = nn.ModuleList(rec.models_)
         pop = np.concatenate([rec.item_popularity_, np.zeros(rec.n_items_ - len(rec.item_popularity_))]) + 0.5
         self.register_buffer("log_pop", torch.tensor(np.log(pop / pop.sum()), dtype=torch.float32))
         self.hybrid = rec.content_ is not None
+        if self.hybrid:  # (M, I_cold, H) and (M, I_cold): each member's cold-item output vectors
+            self.register_buffer("cold_w", torch.as_tensor(np.stack(rec.cold_weight_), dtype=torch.float32))
+            self.register_buffer("cold_b", torch.as_tensor(np.stack(rec.cold_bias_), dtype=torch.float32))
+
+    def member(self, m: int, model, x: torch.Tensor) -> torch.Tensor:
+        loc = model.encode(x).base_dist.loc  # (B, L)
         if self.hybrid:
-            self.register_buffer("cold_w", torch.as_tensor(rec.cold_weight_, dtype=torch.float32))
-            self.register_buffer("cold_b", torch.as_tensor(rec.cold_bias_, dtype=torch.float32))
+            h = model.last_hidden(loc).float()  # (B, H)
+            logits = torch.cat([list(model.decoder)[-1](h).float(), h @ self.cold_w[m].T + self.cold_b[m]], 1)
+        else:
+            logits = model.logits(loc)  # (B, I)
+        return torch.log_softmax(logits, -1)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:  # histories
         x = inputs[0]
-        loc = self.model.encode(x).base_dist.loc  # (B, L)
-        if self.hybrid:
-            h = self.model.last_hidden(loc).float()  # (B, H)
-            logits = torch.cat([list(self.model.decoder)[-1](h).float(), h @ self.cold_w.T + self.cold_b], 1)
-        else:
-            logits = self.model.logits(loc)  # (B, I)
-        scores = torch.log_softmax(logits, -1)
+        members = torch.stack([self.member(m, model, x) for m, model in enumerate(self.models)])  # (M, B, I)
+        scores = torch.logsumexp(members, 0) - math.log(len(self.models))
         return torch.where(x.sum(-1, keepdim=True) > 0, scores, self.log_pop.expand_as(scores))
 
 
