@@ -363,11 +363,10 @@ def part_report(args) -> None:
         "AutoregressiveCategorical with a constant input, trained by vaekit.train.fit).", "",
         *([f"**Read this as a starved run.** The VAEs trained {min(r['epochs'] for r in runs.values())}-"
            f"{max(r['epochs'] for r in runs.values())} epochs ({max(r['train_cpu_seconds'] for r in runs.values()) / 60:.0f} "
-           "CPU minutes at most): the 2-core machine was shared with a dozen other jobs, so each process got about a "
-           "tenth of a core and a budget of 4 CPU minutes per model already took 50 minutes of wall time. Models this "
-           "short are far from converged (reconstruction needs tens of epochs), so the misses below say what this "
-           "budget gives, not what the method reaches; rerun with `--minutes 30` (the parts are independent "
-           "processes) on a quiet machine for the intended comparison.", ""]
+           f"CPU minutes at most, {max(r['train_seconds'] for r in runs.values()) / 60:.0f} minutes of wall time at "
+           "most on the shared machine). Models this short are far from converged (reconstruction needs tens of "
+           "epochs), so the misses below say what this budget gives, not what the method reaches; rerun with a "
+           "larger `--minutes` (the parts are independent processes) for the intended comparison.", ""]
           if max(r["epochs"] for r in runs.values()) < 10 else []),
         "## MOSES metrics, reconstruction, likelihood", "", *table, "",
         "Epochs trained: " + ", ".join(f"{k} {v['epochs']}" for k, v in runs.items())
