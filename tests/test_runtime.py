@@ -91,6 +91,13 @@ def test_default_threads_on_two_cores_follows_the_probe_unless_the_user_chose(mo
         monkeypatch.setattr(rt.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
         monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's choice wins
         assert rt.default_threads() == 4
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        # torch.set_num_threads(1) before vaekit was imported (torch starts with one per core): kept
+        torch.set_num_threads(1)
+        monkeypatch.setattr(rt, "TORCH_DEFAULT_THREADS", 1)
+        monkeypatch.setitem(rt.PROBE, "at", -float("inf"))
+        free["gain"] = 1.9
+        assert rt.default_threads() == 1
     finally:
         torch.set_num_threads(1)
 

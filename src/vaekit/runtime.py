@@ -97,10 +97,11 @@ def default_threads() -> int:
     small models run many times slower (benchmarks/results/speed.md). Otherwise the current setting.
     The count used is recorded by ``fit`` (``History.threads``): the same seed and the same count give
     the same weights."""
-    current = torch.get_num_threads()
-    if CHOSEN["threads"] or "OMP_NUM_THREADS" in os.environ or current != TORCH_DEFAULT_THREADS:
+    current, cores = torch.get_num_threads(), available_cores()
+    # torch starts with one thread per core: fewer than that was set before vaekit was imported
+    chosen = current != TORCH_DEFAULT_THREADS or current < min(cores, 2)
+    if CHOSEN["threads"] or "OMP_NUM_THREADS" in os.environ or chosen:
         return current
-    cores = available_cores()
     return probe_threads(cores) if cores == 2 else (1 if cores < 2 else current)
 
 
