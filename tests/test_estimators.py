@@ -77,6 +77,26 @@ def test_gaussian_scores_are_in_original_units(digits):
     assert b.reconstruct(X[:5] * 10).max() > 5  # outputs come back in the original units
 
 
+def test_grey_images_get_one_standardisation_and_one_shared_scale(digits):
+    """Images (N, H, W) are standardised with one mean and one scale for all pixels and modelled with one
+    learned scale (a flat array of the same pixels keeps per-feature ones); log p(x) stays in the
+    original units: scaling the images by c shifts it by -D log c for every pixel, constant ones too."""
+    X = digits[0][:400]
+    images = X.reshape(-1, 8, 8)
+    a = vaekit.VAE(latent_dim=2, channels=(4,), hidden=(16,), epochs=2, random_state=0, k=20).fit(images)
+    b = vaekit.VAE(latent_dim=2, channels=(4,), hidden=(16,), epochs=2, random_state=0, k=20).fit(images * 10)
+    assert a.model_config_.gaussian_scale == "shared" and a.model_.likelihood.raw_scale.shape == ()
+    assert len(set(a.inputs_.scale[0])) == 1 and a.inputs_.scale[0][0] == pytest.approx(float(X.std()), rel=1e-5)
+    np.testing.assert_allclose(b.score_samples(images[:20] * 10), a.score_samples(images[:20]) - 64 * np.log(10),
+                               rtol=1e-3, atol=1e-2)
+    flat = vaekit.VAE(latent_dim=2, hidden=(16,), epochs=1).fit(X)
+    assert flat.model_config_.gaussian_scale == "learned"
+    chosen = vaekit.VAE(latent_dim=2, channels=(4,), hidden=(16,), epochs=1, gaussian_scale="learned").fit(images)
+    assert chosen.model_.likelihood.raw_scale.shape == (1, 8, 8)
+    with pytest.raises(ValueError, match="gaussian_scale"):
+        vaekit.VAE(gaussian_scale="per-pixel").fit(images)
+
+
 def test_save_load_round_trip(binary_model, tmp_path):
     model, Xb = binary_model
     model.save(tmp_path / "vae")

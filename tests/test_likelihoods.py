@@ -39,7 +39,7 @@ def test_bernoulli_matches_scipy():
     assert px.event_shape == (D,) and px.batch_shape == (B,)
 
 
-@pytest.mark.parametrize("scale", ["predicted", "learned", 0.7])
+@pytest.mark.parametrize("scale", ["predicted", "learned", "shared", 0.7])
 def test_gaussian_matches_scipy(scale):
     """log N(x | loc, sd) against scipy, with the scale computed here by hand (not by the library)."""
     lik = GaussianLikelihood(event_shape=(D,), scale=scale)
@@ -48,7 +48,8 @@ def test_gaussian_matches_scipy(scale):
     px = lik(h, 1)
     if scale == "predicted":  # softplus of the raw output above the floor of 0.02 data units
         sd = np.log1p(np.exp(np64(h[:, 1]))) + 0.02
-    elif scale == "learned":
+    elif scale in ("learned", "shared"):
+        assert lik.raw_scale.shape == ((D,) if scale == "learned" else ())
         sd = np.broadcast_to(np.log1p(np.exp(np64(lik.raw_scale.detach()))) + 0.02, (B, D))
     else:
         sd = np.full((B, D), 0.7)
@@ -119,3 +120,16 @@ def test_extreme_decoder_output_stays_finite():
                 NegativeBinomialLikelihood()):
         assert torch.isfinite(lik(h, 1).log_prob(x)).all()
     assert torch.isfinite(PoissonLikelihood()(h[:, :1], 1).log_prob(x)).all()
+
+
+def test_a_shared_scale_starts_at_the_spread_of_all_values():
+    """init_from_data: one scale for every value (the root mean square deviation from each feature's
+    mean), not one per feature."""
+    x = torch.cat([torch.randn(500, 3) * 0.1, torch.randn(500, 3) * 2.0], 1)
+    lik = GaussianLikelihood(event_shape=(6,), scale="shared")
+    lik.init_from_data(x)
+    got = float(positive(lik.raw_scale.detach(), 0.02))
+    assert got == pytest.approx(float((x - x.mean(0)).pow(2).mean().sqrt()), rel=1e-4)
+    per_feature = GaussianLikelihood(event_shape=(6,))
+    per_feature.init_from_data(x)
+    assert positive(per_feature.raw_scale.detach(), 0.02)[:3].max() < 0.2 < got

@@ -38,7 +38,7 @@ class ModelConfig:
     residual: bool = False  # residual blocks in the conv networks
     activation: str = "relu"
     likelihood: str = "bernoulli"  # bernoulli, gaussian, laplace, categorical, poisson, ..., table
-    gaussian_scale: str = "learned"  # "learned", "predicted", or a fixed positive number
+    gaussian_scale: str = "learned"  # "learned" (per feature), "shared", "predicted", or a fixed positive number
     n_categories: int = 256  # categorical likelihood: values per position
     likelihood_options: dict = field(default_factory=dict)  # e.g. the table likelihood's columns
     prior: str = "normal"  # "normal", "mixture" or "vamp"
@@ -98,6 +98,9 @@ def from_dict(cls: type[C], values: dict[str, Any], *, where: str = "") -> C:
     return cls(**kwargs)
 
 
+GAUSSIAN_SCALES = ("learned", "shared", "predicted")
+
+
 def check_model_config(cfg: ModelConfig) -> ModelConfig:
     """Every field's type and range, before anything is built; one sentence names a bad value. A single
     integer for ``hidden`` or ``channels`` means one layer; an empty ``hidden`` a linear network."""
@@ -113,9 +116,9 @@ def check_model_config(cfg: ModelConfig) -> ModelConfig:
     c.choice("model.activation", cfg.activation, ("relu", "gelu", "tanh", "silu", "elu"))
     if cfg.likelihood != "auto":
         c.choice("model.likelihood", cfg.likelihood, sorted(LIKELIHOODS))
-    if cfg.gaussian_scale not in ("learned", "predicted"):
+    if cfg.gaussian_scale not in GAUSSIAN_SCALES:
         c.real("model.gaussian_scale", cfg.gaussian_scale, low=0, low_open=True,
-               hint="Use 'learned', 'predicted' or a positive number.")
+               hint="Use 'learned', 'shared', 'predicted' or a positive number.")
     c.choice("model.prior", cfg.prior, ("normal", "mixture", "vamp"))
     return dataclasses.replace(
         cfg, input_shape=input_shape, latent_dim=c.integer("model.latent_dim", cfg.latent_dim, low=1),
@@ -159,7 +162,7 @@ def to_dict(config) -> dict[str, Any]:
 
 # -- shared sub-builders --------------------------------------------------------------------------
 def make_model_likelihood(cfg: ModelConfig) -> Likelihood:
-    scale = cfg.gaussian_scale if cfg.gaussian_scale in ("learned", "predicted") else float(cfg.gaussian_scale)
+    scale = cfg.gaussian_scale if cfg.gaussian_scale in GAUSSIAN_SCALES else float(cfg.gaussian_scale)
     options = {"gaussian": {"scale": scale}, "categorical": {"n_classes": cfg.n_categories}}
     options = {**options.get(cfg.likelihood, {}), **cfg.likelihood_options}
     return make_likelihood(cfg.likelihood, event_shape=tuple(cfg.input_shape), **options)

@@ -91,15 +91,28 @@ def fit_inputs(X, *, likelihood: str = "auto", name: str = "X") -> tuple[Inputs,
     chosen, reason = choose_likelihood(binary=binary, table=False)
     chosen = chosen if likelihood == "auto" else likelihood
     mean = scale = None
-    if chosen in ("gaussian", "laplace"):
+    image = X.ndim >= 3
+    if chosen in ("gaussian", "laplace") and image:
+        # pixels share one unit: one mean and one scale for all of them (per-pixel standardisation would
+        # blow a rarely lit pixel up to tens of standard deviations)
+        std = float(X.std()) if float(X.std()) > 1e-8 else 1.0
+        mean, scale = np.full(X.shape[1:], X.mean(), np.float32), np.full(X.shape[1:], std, np.float32)
+    elif chosen in ("gaussian", "laplace"):
         std = X.std(0)
         mean, scale = X.mean(0), np.where(std > 1e-8, std, 1.0).astype(np.float32)  # constant features stay put
-    image = X.ndim >= 3
     shape = X.shape[1:]
     model_shape = ((1, *shape) if X.ndim == 3 else shape) if image else (int(np.prod(shape)),)
     inputs = Inputs("image" if image else "array", tuple(int(s) for s in shape), tuple(int(s) for s in model_shape),
                     chosen, None if mean is None else mean.tolist(), None if scale is None else scale.tolist())
     return inputs, f"likelihood='{likelihood}' chose {chosen!r} ({reason})." if likelihood == "auto" else ""
+
+
+def gaussian_scale(inputs: Inputs, choice: str = "auto") -> str:
+    """The Gaussian likelihood's scale for "auto": one learned scale shared by every pixel for images
+    (better features, see ``GaussianLikelihood``), one per feature otherwise (the best density on tables)."""
+    if choice != "auto":
+        return choice
+    return "shared" if inputs.kind == "image" else "learned"
 
 
 def to_model(inputs: Inputs, X, *, name: str = "X", owner: str = "the model") -> torch.Tensor:

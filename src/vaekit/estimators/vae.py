@@ -19,7 +19,15 @@ from sklearn.base import TransformerMixin
 from vaekit import checks
 from vaekit.config import CONSTANT_LR, ModelConfig, TrainConfig, build_model
 from vaekit.estimators.base import Estimator
-from vaekit.estimators.inputs import Inputs, check_array, fit_inputs, from_model, log_jacobian_rows, to_model
+from vaekit.estimators.inputs import (
+    Inputs,
+    check_array,
+    fit_inputs,
+    from_model,
+    gaussian_scale,
+    log_jacobian_rows,
+    to_model,
+)
 from vaekit.evaluate import log_likelihood, posterior_means
 from vaekit.models import init_from_data
 from vaekit.train import fit
@@ -38,7 +46,10 @@ class VAE(TransformerMixin, Estimator):
     """A variational autoencoder with scikit-learn conventions.
 
     ``likelihood="auto"`` picks Bernoulli for 0/1 data, the table likelihood for data frames and a
-    Gaussian with learned per-feature scale otherwise; ``network="auto"`` picks a convolutional network
+    Gaussian otherwise: standardised per feature with a learned scale per feature for arrays, and for
+    images ((N, H, W) or (N, C, H, W)) standardised with one mean and one scale over all pixels, with one
+    learned scale shared by all of them (``gaussian_scale="auto"``; "learned", "shared" or "predicted"
+    choose); pass images as images, not flattened. ``network="auto"`` picks a convolutional network
     for images and an MLP otherwise. ``score_samples`` is the importance-weighted log p(x) per sample in
     nats (higher is better). ``epochs="auto"`` trains for about ``steps`` gradient steps.
     """
@@ -55,17 +66,18 @@ class VAE(TransformerMixin, Estimator):
         "k": lambda n, v: checks.integer(n, v, low=1),
         "prior": lambda n, v: checks.choice(n, v, ("normal", "mixture", "vamp")),
         "network": lambda n, v: checks.choice(n, v, ("auto", "mlp", "conv")),
+        "gaussian_scale": lambda n, v: checks.choice(n, v, ("auto", "learned", "shared", "predicted")),
         "precision": lambda n, v: checks.choice(n, v, ("auto", "fp32", "bf16", "fp16")),
         "random_state": checks.seed,
     }
 
     def __init__(self, latent_dim: int = 16, *, family: str = "vae", likelihood: str = "auto",
-                 prior: str = "normal", network: str = "auto", hidden: tuple[int, ...] = (512, 256),
-                 channels: tuple[int, ...] = (32, 64), epochs: int | str = 50, steps: int = 2000,
+                 prior: str = "normal", network: str = "auto", gaussian_scale: str = "auto",
+                 hidden: tuple[int, ...] = (512, 256), channels: tuple[int, ...] = (32, 64), epochs: int | str = 50, steps: int = 2000,
                  batch_size: int = 128, lr: float = 1e-3, beta: float = 1.0, patience: int = 0, k: int = 1000,
                  device: str = "auto", precision: str = "auto", random_state: int | None = 0, verbose: int = 0):
         self.latent_dim, self.family, self.likelihood, self.prior = latent_dim, family, likelihood, prior
-        self.network, self.hidden, self.channels = network, hidden, channels
+        self.network, self.gaussian_scale, self.hidden, self.channels = network, gaussian_scale, hidden, channels
         self.epochs, self.steps, self.batch_size, self.lr, self.beta = epochs, steps, batch_size, lr, beta
         self.patience, self.k = patience, k
         self.device, self.precision, self.random_state, self.verbose = device, precision, random_state, verbose
@@ -90,7 +102,7 @@ class VAE(TransformerMixin, Estimator):
             family=self.family, input_shape=inputs.model_input_shape, latent_dim=int(self.latent_dim),
             network=network, hidden=checks.widths("hidden", self.hidden),
             channels=checks.widths("channels", self.channels), likelihood=inputs.likelihood,
-            likelihood_options=options, prior=self.prior)
+            likelihood_options=options, prior=self.prior, gaussian_scale=gaussian_scale(inputs, self.gaussian_scale))
         seed = self._seed()
         x_train = self._to_model(X)
         x_val = None if X_val is None else self._to_model(X_val, name="X_val")

@@ -22,7 +22,7 @@ from vaekit.apps.semisupervised.objective import check_labels, m1_samples, m2_ob
 from vaekit.batching import LabelledUnlabelled
 from vaekit.config import CONSTANT_LR, ModelConfig, TrainConfig, build_model
 from vaekit.estimators.base import Estimator
-from vaekit.estimators.inputs import Inputs, check_array, fit_inputs, from_model, to_model
+from vaekit.estimators.inputs import Inputs, check_array, fit_inputs, from_model, gaussian_scale, to_model
 from vaekit.estimators.vae import epochs_for
 from vaekit.io import load_model, save_model
 from vaekit.runtime import resolve_device
@@ -108,7 +108,8 @@ class SemiSupervisedClassifier(TransformerMixin, ClassifierMixin, Estimator):
         seed = self._seed()
         data_config = ModelConfig(input_shape=inputs.model_input_shape, network=network,
                                   hidden=checks.widths("hidden", self.hidden),
-                                  channels=checks.widths("channels", self.channels), likelihood=inputs.likelihood)
+                                  channels=checks.widths("channels", self.channels), likelihood=inputs.likelihood,
+                                  gaussian_scale=gaussian_scale(inputs))
         x = to_model(inputs, X)
         plan = LabelledUnlabelled(torch.from_numpy(codes))
         steps = plan.steps(len(x), int(self.batch_size))
