@@ -47,8 +47,8 @@ class VAE(TransformerMixin, Estimator):
 
     ``likelihood="auto"`` picks Bernoulli for 0/1 data, the table likelihood for data frames and a
     Gaussian otherwise: standardised per feature with a learned scale per feature for arrays, and for
-    images ((N, H, W) or (N, C, H, W)) standardised with one mean and one scale over all pixels, with one
-    learned scale shared by all of them (``gaussian_scale="auto"``; "learned", "shared" or "predicted"
+    images ((N, H, W) or (N, C, H, W)) mapped onto [0, 1] with one offset and one scale for all pixels,
+    with one learned scale shared by all of them (``gaussian_scale="auto"``; "learned", "shared" or "predicted"
     choose); pass images as images, not flattened. ``network="auto"`` picks a convolutional network
     for images and an MLP otherwise. ``score_samples`` is the importance-weighted log p(x) per sample in
     nats (higher is better). ``epochs="auto"`` trains for about ``steps`` gradient steps.
