@@ -63,6 +63,15 @@ def make_detector(method: str, *, seed: int, steps: int, pyod_epochs: int | None
     if method == "pyod_vae":  # as shipped; verbose=0 only silences its progress output
         from pyod.models.vae import VAE as PyodVAE
         return PyodVAE(verbose=0, random_state=seed, **({} if pyod_epochs is None else {"epoch_num": pyod_epochs}))
+    if method == "ecod":
+        from pyod.models.ecod import ECOD
+        return ECOD()
+    if method == "knn":
+        from pyod.models.knn import KNN
+        return KNN()
+    if method == "lof":
+        from pyod.models.lof import LOF
+        return LOF()
     from pyod.models.iforest import IForest
     return IForest(random_state=seed)
 
