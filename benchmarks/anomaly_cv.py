@@ -138,7 +138,8 @@ def run(args) -> None:
     for c in args.candidates:  # 1. the grid on the development split
         for name in names:
             measure(f"vaekit:{c}", name, DEV_SPLIT, args.data, args.cache, done)
-    chosen, final, _ = picks(cached(args.cache), args.candidates)
+    rows = cached(args.cache)
+    chosen, final, _ = picks(rows[rows.split == DEV_SPLIT], args.candidates)
     print(f"fold picks {chosen}, final {final}", flush=True)
     fold_of = {n: i for i, f in enumerate(folds()) for n in f}
     for split in REPORTED_SPLITS[:args.splits]:  # 2. reported splits: split by split, so a cut run is even
