@@ -99,7 +99,7 @@ def default_threads() -> int:
     the same weights."""
     current, cores = torch.get_num_threads(), available_cores()
     # torch starts with one thread per core: fewer than that was set before vaekit was imported
-    chosen = current != TORCH_DEFAULT_THREADS or current < min(cores, 2)
+    chosen = current != TORCH_DEFAULT_THREADS or current < cores
     if CHOSEN["threads"] or "OMP_NUM_THREADS" in os.environ or chosen:
         return current
     return probe_threads(cores) if cores == 2 else (1 if cores < 2 else current)

@@ -73,7 +73,8 @@ class VAE(TransformerMixin, Estimator):
 
     def __init__(self, latent_dim: int = 16, *, family: str = "vae", likelihood: str = "auto",
                  prior: str = "normal", network: str = "auto", gaussian_scale: str = "auto",
-                 hidden: tuple[int, ...] = (512, 256), channels: tuple[int, ...] = (32, 64), epochs: int | str = 50, steps: int = 2000,
+                 hidden: tuple[int, ...] = (512, 256), channels: tuple[int, ...] = (32, 64),
+                 epochs: int | str = 50, steps: int = 2000,
                  batch_size: int = 128, lr: float = 1e-3, beta: float = 1.0, patience: int = 0, k: int = 1000,
                  device: str = "auto", precision: str = "auto", random_state: int | None = 0, verbose: int = 0):
         self.latent_dim, self.family, self.likelihood, self.prior = latent_dim, family, likelihood, prior
