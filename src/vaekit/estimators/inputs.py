@@ -109,6 +109,13 @@ def fit_inputs(X, *, likelihood: str = "auto", name: str = "X") -> tuple[Inputs,
     return inputs, f"likelihood='{likelihood}' chose {chosen!r} ({reason})." if likelihood == "auto" else ""
 
 
+def network_for(inputs: Inputs, choice: str = "auto") -> str:
+    """The network for "auto": convolutional for images at least 4 pixels on a side, an MLP otherwise."""
+    if choice != "auto":
+        return choice
+    return "conv" if inputs.kind == "image" and min(inputs.model_input_shape[-2:]) >= 4 else "mlp"
+
+
 def gaussian_scale(inputs: Inputs, choice: str = "auto") -> str:
     """The Gaussian likelihood's scale for "auto": one learned scale shared by every pixel for images
     (better features, see ``GaussianLikelihood``), one per feature otherwise (the best density on tables)."""

@@ -26,6 +26,7 @@ from vaekit.estimators.inputs import (
     from_model,
     gaussian_scale,
     log_jacobian_rows,
+    network_for,
     to_model,
 )
 from vaekit.evaluate import log_likelihood, posterior_means
@@ -92,9 +93,7 @@ class VAE(TransformerMixin, Estimator):
             if self.verbose:
                 print(f"vaekit.VAE: {message}")
         inputs = self.inputs_
-        image = inputs.kind == "image"
-        network = self.network if self.network != "auto" else (
-            "conv" if image and min(inputs.model_input_shape[-2:]) >= 4 else "mlp")
+        network = network_for(inputs, self.network)
         options = {}
         if inputs.kind == "table":
             from vaekit.data import tabular

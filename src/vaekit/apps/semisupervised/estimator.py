@@ -22,7 +22,15 @@ from vaekit.apps.semisupervised.objective import check_labels, m1_samples, m2_ob
 from vaekit.batching import LabelledUnlabelled
 from vaekit.config import CONSTANT_LR, ModelConfig, TrainConfig, build_model
 from vaekit.estimators.base import Estimator
-from vaekit.estimators.inputs import Inputs, check_array, fit_inputs, from_model, gaussian_scale, to_model
+from vaekit.estimators.inputs import (
+    Inputs,
+    check_array,
+    fit_inputs,
+    from_model,
+    gaussian_scale,
+    network_for,
+    to_model,
+)
 from vaekit.estimators.vae import epochs_for
 from vaekit.io import load_model, save_model
 from vaekit.runtime import resolve_device
@@ -103,8 +111,7 @@ class SemiSupervisedClassifier(TransformerMixin, ClassifierMixin, Estimator):
         codes = self._encode_labels(y, len(X))
         self.inputs_, _ = fit_inputs(X, likelihood=self.likelihood)
         inputs = self.inputs_
-        network = self.network if self.network != "auto" else (
-            "conv" if inputs.kind == "image" and min(inputs.model_input_shape[-2:]) >= 4 else "mlp")
+        network = network_for(inputs, self.network)
         seed = self._seed()
         data_config = ModelConfig(input_shape=inputs.model_input_shape, network=network,
                                   hidden=checks.widths("hidden", self.hidden),
