@@ -28,6 +28,7 @@ from vaekit.apps.recommend.training import model_scores
 from vaekit.config import ModelConfig, build_model
 from vaekit.evaluate import log_likelihood
 from vaekit.objectives import elbo
+from vaekit.serve.recommender import RecommenderScores
 
 SMALL = {"latent_dim": 8, "hidden": (32,), "epochs": 40, "batch_size": 64, "patience": 0, "device": "cpu",
          "n_models": 1}  # one model unless a test is about ensembles (the default mixes 5)
@@ -161,6 +162,31 @@ def test_an_ensemble_is_the_mixture_of_its_members_and_saves_and_loads(clusters,
         Recommender.load(tmp_path / "ens")
     with pytest.raises(ValueError, match="n_models"):
         Recommender(**{**SMALL, "n_models": 0}).fit(split.train)
+
+
+def test_a_mixed_ensemble_takes_the_model_names_in_turn_and_saves_each_member(clusters, tmp_path, capsys):
+    from vaekit.cli import main
+
+    split, _ = clusters
+    rec = Recommender(model="vae+recvae", random_state=0, **{**SMALL, "n_models": 3, "epochs": 4})
+    rec.fit(split.train, X_val=split.val)
+    linear = [sum(isinstance(m, torch.nn.Linear) for m in model.decoder) == 1 for model in rec.models_]  # RecVAE: linear
+    assert linear == [False, True, False] and [c.options["decoder_hidden"] for c in rec.member_configs_] == [None, [], None]
+    assert Recommender().model == "vae+recvae" and Recommender().n_models == 5  # the default: 3 "vae", 2 "recvae"
+    H = split.test.history[:20]
+    rec.save(tmp_path / "mixed")
+    again = Recommender.load(tmp_path / "mixed")
+    assert [sum(isinstance(m, torch.nn.Linear) for m in model.decoder) == 1 for model in again.models_] == linear
+    np.testing.assert_allclose(again.predict(H), rec.predict(H), rtol=1e-5)
+    np.testing.assert_allclose(again.score_samples(H[:3]), rec.score_samples(H[:3]), rtol=1e-6)
+    with pytest.raises(ValueError, match="Unknown model 'vae\\+foo'.*joined by"):
+        Recommender(model="vae+foo", **SMALL).fit(split.train)
+    with pytest.raises(ValueError, match="not a density model"):
+        Recommender(model="vae+mult-dae", random_state=0, **{**SMALL, "n_models": 2, "epochs": 1}).fit(
+            split.train).score_samples(H[:2])
+    assert main(["recommend", "fit", "ratings.csv", "--out", str(tmp_path / "r"), "--model", "vae+foo"]) == 2
+    assert "unknown model 'vae+foo'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 def test_ensemble_log_likelihood_is_the_mixture_density(clusters):
@@ -358,7 +384,7 @@ def test_hybrid_recommends_items_nobody_clicked_from_their_content(tmp_path):
     frame["item_id"] = np.flatnonzero(~cold)[frame["item_id"].astype(int)]
     items = genre_items(80, 4).rename(columns={"item": "item_id"})
     rec = Recommender(user="user_id", item="item_id", rating=None, random_state=0, **{**SMALL, "n_models": 2})
-    rec.fit(frame, item_features=items)  # an ensemble: one regression per member
+    rec.fit(frame, item_features=items)  # the default mix: one regression per member, hidden widths 32 and 8
     assert rec.n_warm_ == int((~cold).sum()) and rec.n_items_ == 80
     scores = rec.predict(frame.iloc[:0].pipe(lambda f: pd.concat([f, frame[frame.user_id < 1100]])))
     users = pd.unique(frame[frame.user_id < 1100].user_id) - 1000
@@ -368,6 +394,10 @@ def test_hybrid_recommends_items_nobody_clicked_from_their_content(tmp_path):
     rec.save(tmp_path / "hybrid")
     again = Recommender.load(tmp_path / "hybrid")
     np.testing.assert_allclose(again.predict(X[:5, ~cold]), rec.predict(X[:5, ~cold]), rtol=1e-5)
+    graph = RecommenderScores(rec).eval()  # the exported graph, before ONNX
+    with torch.no_grad():
+        exported = graph(torch.as_tensor(X[:5, ~cold].toarray(), dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(exported, rec.predict(X[:5, ~cold]), rtol=1e-4, atol=1e-5)
 
 
 # -- command line ----------------------------------------------------------------------------------

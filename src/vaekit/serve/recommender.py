@@ -120,7 +120,7 @@ def score(served: Served, histories: list, *, k: int, seed: int) -> dict:
     from vaekit.evaluate import log_likelihood
 
     rec = served.app
-    if not served.model.cfg.stochastic:
+    if not all(model.cfg.stochastic for model in served.app.models_):
         raise BadInput("A Mult-DAE recommender has no density (no prior or posterior); fit model='vae' for log p(x).")
     M, unknown = parse(rec, served.state["index"], histories)
     loader = sparse_loader(M[:, : rec.n_warm_], batch_size=max(1, 1024 // k))  # as Recommender.score_samples
@@ -142,15 +142,17 @@ class RecommenderScores(nn.Module):
         pop = np.concatenate([rec.item_popularity_, np.zeros(rec.n_items_ - len(rec.item_popularity_))]) + 0.5
         self.register_buffer("log_pop", torch.tensor(np.log(pop / pop.sum()), dtype=torch.float32))
         self.hybrid = rec.content_ is not None
-        if self.hybrid:  # (M, I_cold, H) and (M, I_cold): each member's cold-item output vectors
-            self.register_buffer("cold_w", torch.as_tensor(np.stack(rec.cold_weight_), dtype=torch.float32))
-            self.register_buffer("cold_b", torch.as_tensor(np.stack(rec.cold_bias_), dtype=torch.float32))
+        if self.hybrid:  # (I_cold, H_m) and (I_cold,) per member m: its cold-item output vectors (H_m may differ)
+            for m, (w, b) in enumerate(zip(rec.cold_weight_, rec.cold_bias_)):
+                self.register_buffer(f"cold_w{m}", torch.as_tensor(w, dtype=torch.float32))
+                self.register_buffer(f"cold_b{m}", torch.as_tensor(b, dtype=torch.float32))
 
     def member(self, m: int, model, x: torch.Tensor) -> torch.Tensor:
         loc = model.encode(x).base_dist.loc  # (B, L)
         if self.hybrid:
             h = model.last_hidden(loc).float()  # (B, H)
-            logits = torch.cat([list(model.decoder)[-1](h).float(), h @ self.cold_w[m].T + self.cold_b[m]], 1)
+            w, b = getattr(self, f"cold_w{m}"), getattr(self, f"cold_b{m}")
+            logits = torch.cat([list(model.decoder)[-1](h).float(), h @ w.T + b], 1)
         else:
             logits = model.logits(loc)  # (B, I)
         return torch.log_softmax(logits, -1)

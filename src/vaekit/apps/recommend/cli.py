@@ -10,6 +10,7 @@ CSV, TSV (RecBole's ``.inter`` with typed headers works) or Parquet.
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -17,6 +18,14 @@ from vaekit.atomic import atomic_write, atomic_write_text
 from vaekit.cli_common import UserError, add_overwrite, add_settings, command, new_output, settings
 
 MODELS = ("vae", "mult-vae", "mult-dae", "recvae")  # the same names as vaekit.apps.recommend.estimator.MODELS (tested)
+
+
+def model_spec(text: str) -> str:
+    """``--model``: one name of MODELS or several joined by '+'."""
+    if not text or any(name not in MODELS for name in text.split("+")):
+        raise argparse.ArgumentTypeError(f"unknown model {text!r}; choose {', '.join(MODELS)} or several joined by '+' "
+                                         "(e.g. vae+recvae)")
+    return text
 
 
 def report(rec, args) -> str:
@@ -116,7 +125,9 @@ def add_commands(subparsers) -> None:
     f.add_argument("--min-rating", type=float, default=None, help="the lowest rating that counts as a click")
     f.add_argument("--item-features", default=None, help="table of item content (id column named like --item): "
                    "items without clicks are recommended from their content")
-    f.add_argument("--model", choices=MODELS, default=None, help="vae (default), mult-vae, mult-dae or recvae (composite prior, alternating updates)")
+    f.add_argument("--model", type=model_spec, default=None,
+                   help="vae+recvae (default: an ensemble whose members take the names in turn), vae, mult-vae, "
+                        "mult-dae or recvae (composite prior, alternating updates), or names joined by '+'")
     f.add_argument("--epochs", type=int, default=None, help="default 200")
     f.add_argument("--seed", type=int, default=None)
     f.add_argument("--quiet", action="store_true", help="no progress lines")
