@@ -457,6 +457,12 @@ def write_report(raw: dict, args, started) -> None:
                      f"RecBole ran at most {RECBOLE_EPOCHS} epochs with its default early stopping (10 epochs without a "
                      f"better validation NDCG@100); epochs run: {[r['epochs'] for r in rb]}. "
                      f"RecBole peak RSS {np.mean([r['peak_rss_mb'] for r in rb]):.0f} MB (its own process).", ""]
+            ours_mv = raw["main"].get("vaekit Mult-VAE (paper recipe)", [])[: len(rb)]  # the same split seeds
+            if len(ours_mv) == len(rb):
+                same = ", ".join(f"{m} {np.mean([r[m] for r in ours_mv]):.4f} vs {np.mean([r[m] for r in rb]):.4f}"
+                                 for m in ("ndcg@100", "recall@20", "recall@50"))
+                body += [f"On the same {len(rb)} splits (seeds 0-{len(rb) - 1}), vaekit Mult-VAE (paper recipe) vs "
+                         f"RecBole's MultiVAE: {same}.", ""]
         l2 = [r["l2"] for r in raw["main"]["EASE (L2 chosen on validation users)"]]
         body += [f"EASE's L2 per split (chosen from {list(EASE_L2)}): {l2}.", ""]
     if "half" in raw:
