@@ -57,7 +57,7 @@ def data():
 @pytest.fixture(scope="module")
 def clf(data):
     X_train, y_semi = data[:2]
-    return SemiSupervisedClassifier(latent_dim=2, hidden=(64,), epochs=40, batch_size=64).fit(X_train, y_semi)
+    return SemiSupervisedClassifier("m2", latent_dim=2, hidden=(64,), epochs=40, batch_size=64).fit(X_train, y_semi)
 
 
 def tiny_m2(likelihood="gaussian", shape=(6,), network="mlp"):

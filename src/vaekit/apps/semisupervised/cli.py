@@ -1,6 +1,6 @@
 """Command line for semi-supervised learning: ``ssl-train``, ``predict`` and ``ssl-sample``.
 
-    vaekit ssl-train DATA --labels FILE_OR_COLUMN --out RUN_DIR [--method m2|m1+m2]
+    vaekit ssl-train DATA --labels FILE_OR_COLUMN --out RUN_DIR [--method m1+m2|m2]
     vaekit predict RUN_DIR DATA [--out FILE.csv] [--proba]
     vaekit ssl-sample RUN_DIR --class K -n 64 --out FILE.npy|.csv
 
@@ -174,7 +174,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("data", help=".npy, .npz, .csv or .parquet")
     p.add_argument("--labels", required=True, help="label file (.npy/.csv/.txt) or column of DATA; -1 = unlabelled")
     p.add_argument("--out", required=True, help="directory to create")
-    p.add_argument("--method", choices=("m2", "m1+m2"), default=None, help="m2 (default) or m1+m2")
+    p.add_argument("--method", choices=("m2", "m1+m2"), default=None, help="m1+m2 (default) or m2")
     p.add_argument("--latent-dim", type=int, default=None)
     p.add_argument("--hidden", default=None, help="comma-separated MLP widths (default 512,256)")
     p.add_argument("--epochs", type=int, default=None, help="default 50")
