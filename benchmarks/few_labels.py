@@ -95,6 +95,8 @@ def main(argv=None) -> int:
 
 
 def report(results: list[dict], cells, args, argv, started, wall: float) -> list[str]:
+    from vaekit import SemiSupervisedClassifier
+
     def cell(n, per, name, key="error"):
         return [r[key][name] for r in results if r["n"] == n and r["per_class"] == per]
 
@@ -104,12 +106,12 @@ def report(results: list[dict], cells, args, argv, started, wall: float) -> list
              f"{wall / 60:.1f} min", "",
              __doc__.split("\n\n")[1].replace("\n", " "), "",
              "Methods: `vaekit.SemiSupervisedClassifier(random_state=draw)` with every other setting at its default "
-             "(M1+M2, 50 epochs); scikit-learn `LabelSpreading(kernel='knn', n_neighbors=10)` on all N rows; "
+             f"({SemiSupervisedClassifier().method}, {SemiSupervisedClassifier().epochs} epochs); scikit-learn `LabelSpreading(kernel='knn', n_neighbors=10)` on all N rows; "
              "`SelfTrainingClassifier(LogisticRegression(max_iter=1000), threshold=0.75)`; "
              "`LogisticRegression(max_iter=1000)` on the labelled rows only. Test error (%), mean ± sd over "
              f"{args.draws} draws, seeds {args.first_draw}-{args.first_draw + args.draws - 1} (the number of draws in "
              "brackets). Draw 0 (seed 0) was used when the defaults were chosen (M1+M2 against M2 on 1,000 and 3,000 "
-             "images), so it is not reported here.", "",
+             "images, and 100 against 50 epochs), so it is not reported here.", "",
              "| N images | labels per class | " + " | ".join(METHODS) + " |", "|---|---|" + "---|" * len(METHODS)]
     for n, per in cells:
         vals = [cell(n, per, m) for m in METHODS]
