@@ -8,6 +8,7 @@ import functools
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.neural_network import MLPClassifier
@@ -306,3 +307,27 @@ def test_linear_probe_ranks_informative_features_first(clf, data):
     assert linear_probe(clf.transform(X_train), y_part, clf.transform(X_test), y_test) > 0.8
     with pytest.raises(ValueError, match="one label per row"):
         linear_probe(X_train, y_train[:5], X_test, y_test)
+
+
+def test_a_data_frame_trains_m1_on_the_table_likelihood(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 400
+    cls = rng.integers(0, 2, n)
+    frame = pd.DataFrame({"amount": np.where(cls == 1, rng.normal(5.0, 1.0, n), rng.normal(-5.0, 1.0, n)),
+                          "colour": np.where(rng.random(n) < 0.9, np.where(cls == 1, "red", "blue"), "green"),
+                          "count": rng.poisson(3, n)})
+    y = np.full(n, -1, dtype=object)
+    labelled = np.r_[np.flatnonzero(cls == 0)[:5], np.flatnonzero(cls == 1)[:5]]
+    y[labelled] = np.where(cls[labelled] == 1, "yes", "no")
+    clf = SemiSupervisedClassifier(latent_dim=2, m1_latent_dim=4, hidden=(32,), epochs=200, random_state=0)
+    clf.fit(frame, y)
+    assert set(clf.predict(frame)) <= {"no", "yes"}
+    assert np.mean(clf.predict(frame) == np.where(cls == 1, "yes", "no")) > 0.9  # the planted classes
+    fake = clf.sample(20, y="yes", random_state=0)
+    assert isinstance(fake, pd.DataFrame) and list(fake.columns) == list(frame.columns)
+    assert set(fake["colour"]) <= {"red", "blue", "green"} and fake["count"].dtype.kind == "i"
+    clf.save(tmp_path / "table")
+    again = SemiSupervisedClassifier.load(tmp_path / "table")
+    np.testing.assert_allclose(again.predict_proba(frame[:20]), clf.predict_proba(frame[:20]), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="method='m1\\+m2'"):
+        SemiSupervisedClassifier("m2", epochs=1).fit(frame, y)
