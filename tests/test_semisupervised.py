@@ -331,3 +331,25 @@ def test_a_data_frame_trains_m1_on_the_table_likelihood(tmp_path):
     np.testing.assert_allclose(again.predict_proba(frame[:20]), clf.predict_proba(frame[:20]), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="method='m1\\+m2'"):
         SemiSupervisedClassifier("m2", epochs=1).fit(frame, y)
+
+
+def test_cli_trains_predicts_and_samples_a_mixed_table(tmp_path, monkeypatch, capsys):
+    from vaekit.cli import main
+
+    rng = np.random.default_rng(0)
+    cls = rng.integers(0, 2, 120)
+    table = pd.DataFrame({"amount": np.where(cls == 1, 5.0, -5.0) + rng.normal(size=120),
+                          "colour": np.where(cls == 1, "red", "blue"),
+                          "label": np.where(np.arange(120) < 10, cls, -1)})
+    monkeypatch.chdir(tmp_path)
+    table.to_csv("t.csv", index=False)
+    assert main(["ssl-train", "t.csv", "--labels", "label", "--out", "ssl", "--epochs", "2", "--hidden", "8",
+                 "--latent-dim", "2", "--quiet"]) == 0
+    assert main(["predict", "ssl", "t.csv", "--out", "pred.csv"]) == 0 and len(pd.read_csv("pred.csv")) == 120
+    assert main(["ssl-sample", "ssl", "--class", "1", "-n", "5", "--out", "s.csv"]) == 0
+    rows = pd.read_csv("s.csv")
+    assert list(rows.columns) == ["amount", "colour"] and len(rows) == 5 and set(rows.colour) <= {"red", "blue"}
+    capsys.readouterr()
+    assert main(["ssl-sample", "ssl", "--class", "1", "-n", "5", "--out", "s.npy"]) == 2
+    err = capsys.readouterr().err
+    assert "write them to a .csv file" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "s.npy").exists()

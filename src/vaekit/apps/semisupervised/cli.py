@@ -151,7 +151,12 @@ def sample_class(run_dir: str, klass: str, n: int, out: str | Path, *, seed: int
         print("nothing to do: -n 0 asks for no samples")
         return 0
     X = clf.sample(int(n), y=known[str(klass)], mean=mean, random_state=seed)
-    if out.suffix == ".npy":
+    if hasattr(X, "to_csv"):  # a model of a table generates rows with its columns
+        if out.suffix != ".csv":
+            raise ValueError(f"--out {out}: this model generates table rows (named, mixed columns); write them to a "
+                             ".csv file.")
+        atomic_write(out, lambda p: X.to_csv(p, index=False))
+    elif out.suffix == ".npy":
         atomic_write(out, lambda p: np.save(p, X))
     else:
         atomic_write(out, lambda p: np.savetxt(p, X.reshape(len(X), -1), delimiter=",", fmt="%.6g"))
