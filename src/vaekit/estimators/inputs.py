@@ -116,6 +116,14 @@ def network_for(inputs: Inputs, choice: str = "auto") -> str:
     return "conv" if inputs.kind == "image" and min(inputs.model_input_shape[-2:]) >= 4 else "mlp"
 
 
+def likelihood_options(inputs: Inputs) -> dict:
+    """The likelihood's options the data decides: for a table, its columns for the shared table
+    likelihood (with a 0.05 floor on numeric scales); nothing otherwise."""
+    if inputs.kind != "table":
+        return {}
+    return {"columns": tabular.likelihood_columns(inputs.table), "min_scale": 0.05}
+
+
 def gaussian_scale(inputs: Inputs, choice: str = "auto") -> str:
     """The Gaussian likelihood's scale for "auto": one learned scale shared by every pixel for images
     (better features, see ``GaussianLikelihood``), one per feature otherwise (the best density on tables)."""

@@ -25,6 +25,7 @@ from vaekit.estimators.inputs import (
     fit_inputs,
     from_model,
     gaussian_scale,
+    likelihood_options,
     log_jacobian_rows,
     network_for,
     to_model,
@@ -94,15 +95,12 @@ class VAE(TransformerMixin, Estimator):
                 print(f"vaekit.VAE: {message}")
         inputs = self.inputs_
         network = network_for(inputs, self.network)
-        options = {}
-        if inputs.kind == "table":
-            from vaekit.data import tabular
-            options = {"columns": tabular.likelihood_columns(inputs.table), "min_scale": 0.05}
         self.model_config_ = ModelConfig(
             family=self.family, input_shape=inputs.model_input_shape, latent_dim=int(self.latent_dim),
             network=network, hidden=checks.widths("hidden", self.hidden),
             channels=checks.widths("channels", self.channels), likelihood=inputs.likelihood,
-            likelihood_options=options, prior=self.prior, gaussian_scale=gaussian_scale(inputs, self.gaussian_scale))
+            likelihood_options=likelihood_options(inputs), prior=self.prior,
+            gaussian_scale=gaussian_scale(inputs, self.gaussian_scale))
         seed = self._seed()
         x_train = self._to_model(X)
         x_val = None if X_val is None else self._to_model(X_val, name="X_val")

@@ -36,6 +36,7 @@ from vaekit.estimators.inputs import (
     fit_inputs,
     from_model,
     gaussian_scale,
+    likelihood_options,
     network_for,
     to_model,
 )
@@ -121,18 +122,14 @@ class SemiSupervisedClassifier(TransformerMixin, ClassifierMixin, Estimator):
         inputs = self.inputs_
         network = network_for(inputs, self.network)
         seed = self._seed()
-        options = {}
         if inputs.kind == "table" and self.method == "m2":
             raise ValueError("method='m2' works on numeric arrays and images; for a data frame use method='m1+m2' "
                              "(the default), whose M1 learns the table's columns.")
-        if inputs.kind == "table":  # the shared table likelihood, as vaekit.VAE uses it
-            from vaekit.data import tabular
-
-            options = {"columns": tabular.likelihood_columns(inputs.table), "min_scale": 0.05}
         data_config = ModelConfig(input_shape=inputs.model_input_shape, network=network,
                                   hidden=checks.widths("hidden", self.hidden),
                                   channels=checks.widths("channels", self.channels), likelihood=inputs.likelihood,
-                                  likelihood_options=options, gaussian_scale=gaussian_scale(inputs))
+                                  likelihood_options=likelihood_options(inputs),
+                                  gaussian_scale=gaussian_scale(inputs))
         x = to_model(inputs, X)
         plan = LabelledUnlabelled(torch.from_numpy(codes))
         steps = plan.steps(len(x), int(self.batch_size))
