@@ -120,7 +120,7 @@ def score(served: Served, histories: list, *, k: int, seed: int) -> dict:
     from vaekit.evaluate import log_likelihood
 
     rec = served.app
-    if not all(model.cfg.stochastic for model in served.app.models_):
+    if not served.app.has_density_:
         raise BadInput("A Mult-DAE recommender has no density (no prior or posterior); fit model='vae' for log p(x).")
     M, unknown = parse(rec, served.state["index"], histories)
     loader = sparse_loader(M[:, : rec.n_warm_], batch_size=max(1, 1024 // k))  # as Recommender.score_samples

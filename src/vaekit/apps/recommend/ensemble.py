@@ -40,21 +40,21 @@ def member_kinds(names: list[str], n: int) -> list[str]:
     return [names[m % len(names)] for m in range(n)]
 
 
-def save_members(members: list[torch.nn.Module], configs: list, path: Path) -> None:
+def save_members(members: list[torch.nn.Module], path: Path) -> None:
     """Members 1..M-1, each with its own model config (a mixed ensemble's members differ)."""
-    for m, (model, config) in enumerate(zip(members[1:], configs[1:]), start=1):
-        save_model(model, config, path / MEMBERS / str(m), kind="RecommenderMember")
+    from vaekit.apps.recommend.model import model_config
+
+    for m, model in enumerate(members[1:], start=1):
+        save_model(model, model_config(model.cfg), path / MEMBERS / str(m), kind="RecommenderMember")
 
 
-def load_members(path: Path, n: int, device) -> tuple[list[torch.nn.Module], list]:
-    """Members 1..n-1 from ``path/members`` and their model configs; a missing one is a clear error."""
-    out, configs = [], []
+def load_members(path: Path, n: int, device) -> list[torch.nn.Module]:
+    """Members 1..n-1 from ``path/members``; a missing one is a clear error."""
+    out = []
     for m in range(1, n):
         where = path / MEMBERS / str(m)
         if not where.is_dir():
             raise ValueError(f"{path} was saved with {n} ensemble members but {where} is missing; "
                              "save the recommender again.")
-        model, config = load_model(where, device=device)[:2]
-        out.append(model)
-        configs.append(config)
-    return out, configs
+        out.append(load_model(where, device=device)[0])
+    return out

@@ -148,7 +148,7 @@ class Recommender(Estimator):
             M = M[np.setdiff1d(np.arange(M.shape[0]), val.users)]
         self.n_items_ = self.n_warm_ = len(self.items_)
         self.item_popularity_ = np.asarray(M.sum(0)).ravel().astype(np.float64)
-        self.models_, self.histories_, self.member_configs_ = [], [], []
+        self.models_, self.histories_ = [], []
         n = int(self.n_models)
         for kind, member_seed in zip(member_kinds(names, n), member_seeds(seed, n)):
             recipe = MODELS[kind]
@@ -170,7 +170,6 @@ class Recommender(Estimator):
                                       patience=self.patience, gamma=self.gamma, passes=tuple(self.passes))
             self.models_.append(model)
             self.histories_.append(history)
-            self.member_configs_.append(config)
         self.model_, self.history_, self.model_config_ = self.models_[0], self.histories_[0], self.member_configs_[0]
         self.curve_ = curve(self.history_)  # member 0's
         self.val_ndcg_ = None if callback is None else val_ndcg(self._mixture_scores(val.history), val)
@@ -245,11 +244,21 @@ class Recommender(Estimator):
         modelled); for an ensemble, the mixture's log (1/M) sum_m p_m(x). Mult-DAE has no latent
         density and raises."""
         self._check_fitted()
-        if not all(model.cfg.stochastic for model in self.models_):
+        if not self.has_density_:
             raise ValueError("Mult-DAE is not a density model (no prior or posterior); use model='vae' for log p(x).")
         M, _ = self.history_matrix(X)
         loader = sparse_loader(M[:, : self.n_warm_], batch_size=max(1, 1024 // max(1, self.k)))  # bounded memory
         return mixture([log_likelihood(model, loader, k=self.k).double().numpy() for model in self.models_])
+
+    @property
+    def member_configs_(self) -> list:
+        """Each member's model config (what ``vaekit.io`` saves with it), from the member itself."""
+        return [model_config(model.cfg) for model in self.models_]
+
+    @property
+    def has_density_(self) -> bool:
+        """Whether log p(x) exists: every member has a prior and posterior (no Mult-DAE)."""
+        return all(model.cfg.stochastic for model in self.models_)
 
     # -- persistence -----------------------------------------------------------------------------
     def _fitted_state(self) -> dict:
@@ -266,15 +275,14 @@ class Recommender(Estimator):
         self.content_ = None
 
     def _save_parts(self, path: Path) -> None:
-        save_members(self.models_, self.member_configs_, path)
+        save_members(self.models_, path)
         if self.content_ is not None:
             from vaekit.apps.recommend.hybrid import save_hybrid
 
             save_hybrid(self, path)
 
     def _load_parts(self, path: Path, device: str) -> None:
-        members, configs = load_members(path, self.n_members_, resolve_device(device))
-        self.models_, self.member_configs_ = [self.model_, *members], [self.model_config_, *configs]
+        self.models_ = [self.model_, *load_members(path, self.n_members_, resolve_device(device))]
         if (path / "content").is_dir():
             from vaekit.apps.recommend.hybrid import load_hybrid
 
