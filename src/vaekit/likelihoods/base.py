@@ -77,8 +77,7 @@ class GaussianLikelihood(Likelihood):
     on images it lets the model buy nats with near-constant pixels, and its features suffer: on grey MNIST
     a linear probe of the 32-d posterior means scored 91.8% with one shared scale on [0, 1] pixels and
     47.9% with per-pixel standardisation and scales (PCA 90.1%; benchmarks/results/features.md). A learned
-    or predicted scale is at least ``min_scale`` (data
-    units; 0.02 by default, 2% of the range of data in [0, 1], 2% of a standard deviation of
+    or predicted scale is at least ``min_scale`` (data units; 0.02 by default, 2% of the range of data in [0, 1], 2% of a standard deviation of
     standardised data): without a floor, a feature that barely varies in training gets a tiny scale and
     one example where it differs costs thousands of nats, dominating every average (on the built-in
     digits' validation split the worst example cost 3,149 nats with a floor of 0.001, 311 with 0.02;
