@@ -190,3 +190,12 @@ def test_an_id_like_column_is_warned_about(tmp_path, capsys):
     assert main(["detect", "fit", str(tmp_path / "t.csv"), "--out", str(tmp_path / "d"), "--epochs", "1",
                  "--quiet"]) == 0
     assert "warning: Column 'user'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["train"], ["ssl-train", "--labels", "label"]])
+def test_an_empty_csv_is_named_in_one_sentence(tmp_path, capsys, command):
+    (tmp_path / "empty.csv").write_text("")
+    argv = [command[0], str(tmp_path / "empty.csv"), *command[1:], "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "'empty.csv' is empty" in err and len(err.splitlines()) == 1 and not (tmp_path / "out").exists()

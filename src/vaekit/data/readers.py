@@ -52,6 +52,9 @@ def read_source(path: Path, *, format: str = "auto", key: str = "", label: str =
     fmt = detect_format(path, format)
     try:
         return read_format(path, fmt, key=key, label=label, image_size=image_size, grayscale=grayscale)
+    except pd.errors.EmptyDataError:  # a ValueError whose text ("No columns to parse") does not name the file
+        raise ValueError(f"{path.name!r} is empty; pass a {fmt} file with a header row and at least one data "
+                         "row.") from None
     except (ValueError, FileNotFoundError):
         raise  # already one sentence naming the problem
     except Exception as e:  # a parser's own error means the file is not what it claims
