@@ -218,6 +218,71 @@ def test_export_refuses_to_overwrite_and_bad_input(digits, tmp_path, capsys):
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
 
 
+# -- the semi-supervised classifier's default, M1+M2: M1 models x, M2 reads M1's code z1 -------------
+@pytest.fixture(scope="module")
+def m1m2(tmp_path_factory):
+    """M1+M2 on two planted classes, saved and exported through the command line."""
+    from vaekit import SemiSupervisedClassifier
+
+    root = tmp_path_factory.mktemp("m1m2")
+    rng = np.random.default_rng(0)
+    cls = rng.integers(0, 2, 200)
+    X = (rng.normal(size=(200, 6)) + np.where(cls[:, None] == 1, 2.0, -2.0)).astype(np.float32)
+    y = np.where(np.arange(200) < 10, cls, -1)
+    est = SemiSupervisedClassifier(latent_dim=2, m1_latent_dim=3, hidden=(16,), epochs=100, random_state=0).fit(X, y)
+    est.save(root / "model")
+    np.save(root / "rows.npy", X[:40])
+    assert serve_cli(["export", str(root / "model"), "--out", str(root / "onnx"), "--data", str(root / "rows.npy")]) == 0
+    return est, X, root / "onnx"
+
+
+def test_m1_plus_m2_exports_m1s_codec_and_score_its_classifier_and_a_sampler(m1m2):
+    from vaekit.estimators.inputs import from_model, to_model
+
+    est, X, out = m1m2
+    card = json.loads((out / "card.json").read_text())
+    assert set(card["graphs"]) == {"encoder", "decoder", "score", "classifier", "sampler"}
+    assert "M1's importance-weighted log p(x)" in card["model"]["unit"]
+    x = to_model(est.inputs_, X[:30]).numpy()
+    (logits,) = session(out, "classifier").run(None, {"x": x})
+    assert close(torch.softmax(torch.from_numpy(logits), -1), est.predict_proba(X[:30]))  # x -> E[z1|x] -> q(y|z1)
+    loc, _ = session(out, "encoder").run(None, {"x": x})
+    assert close(loc, est.transform(X[:30]))
+    # the sampler with the z that est.sample draws: the estimator's class-conditional rows
+    z = torch.randn(6, 2, generator=torch.Generator().manual_seed(3))
+    z1, mean = session(out, "sampler").run(None, {"z": z.numpy(), "y": np.ones(6, np.int64)})
+    assert close(from_model(est.inputs_, torch.from_numpy(mean)), est.sample(6, y=1, random_state=3))
+    assert close(session(out, "decoder").run(None, {"z": z1})[-1], mean)  # z1 is the decoder's latent
+    eps = np.random.default_rng(0).standard_normal((1000, 16, 3)).astype(np.float32)
+    (log_px,) = session(out, "score").run(None, {"x": x[:16], "eps": eps})
+    agree(log_px, est.score_samples(X[:16]))  # M1's log p(x) in nats of the original units
+    assert set(card["parity"]["max_abs_error"]) == set(card["graphs"])  # every graph checked against torch
+
+
+def test_m1_plus_m2_on_a_table_exports_rows_with_missing_cells(tmp_path):
+    from vaekit import SemiSupervisedClassifier
+    from vaekit.data.tabular import encode_table
+
+    rng = np.random.default_rng(0)
+    cls = rng.integers(0, 2, 160)
+    frame = pd.DataFrame({"amount": np.where(cls == 1, 50.0, -50.0) + 10 * rng.normal(size=160),
+                          "colour": np.where(cls == 1, "red", "blue")})
+    y = np.full(160, -1, dtype=object)
+    y[:10] = np.where(cls[:10] == 1, "yes", "no")
+    est = SemiSupervisedClassifier(latent_dim=2, m1_latent_dim=3, hidden=(16,), epochs=20, random_state=0).fit(frame, y)
+    rows = frame.head(12).copy()
+    rows.loc[0, "amount"] = np.nan
+    rows.loc[1, "colour"] = None
+    out = export(est, tmp_path / "onnx", examples=rows)  # fails unless every graph matches torch on these rows
+    x = encode_table(rows, est.inputs_.table)
+    (logits,) = session(out, "classifier").run(None, {"x": x})
+    assert close(torch.softmax(torch.from_numpy(logits), -1), est.predict_proba(rows))
+    eps = np.random.default_rng(1).standard_normal((1000, len(x), 3)).astype(np.float32)
+    (log_px,) = session(out, "score").run(None, {"x": x, "eps": eps})
+    assert np.all(np.isfinite(log_px))
+    agree(log_px, est.score_samples(rows))
+
+
 # -- applications: the sequence model's encoder and decoding step, the recommender's scores ----------
 MOLECULES = ["CCO", "CCN", "CCC", "CCCO", "CCCN", "CC(C)O", "CC(=O)O", "CC(=O)N", "c1ccccc1", "c1ccncc1",
              "Cc1ccccc1", "Oc1ccccc1", "Nc1ccccc1", "CCOC(=O)C", "CC(=O)Nc1ccccc1", "C1CCCCC1", "C1CCNCC1"]

@@ -175,6 +175,25 @@ def test_conditional_samples_are_of_the_requested_class(clf):
         clf.sample(2, y=4)
 
 
+def test_score_samples_is_log_px_in_the_units_of_x(clf, data):
+    """M2: log sum_y p(y) p(x|y), the number the service's /score gives, in the units of X: the same model
+    reading X in units ten times smaller puts every row 10 log 10 nats lower (10 features)."""
+    import copy
+
+    from vaekit.serve.loading import served_from
+
+    X = data[2][:20]
+    log_px = clf.score_samples(X, k=20)
+    served = served_from(clf)
+    np.testing.assert_allclose(served.log_px(served.to_model(X), None, k=20, seed=0), log_px, atol=1e-4)
+    smaller = copy.deepcopy(clf)
+    smaller.inputs_.mean = (10 * np.asarray(clf.inputs_.mean)).tolist()
+    smaller.inputs_.scale = (10 * np.asarray(clf.inputs_.scale)).tolist()
+    np.testing.assert_allclose(smaller.score_samples(10 * X, k=20), log_px - 10 * np.log(10), atol=1e-3)
+    with pytest.raises(ValueError, match="k must be"):
+        clf.score_samples(X, k=0)
+
+
 def test_augment_returns_labelled_synthetic_rows(clf):
     X_new, y_new = augment(None, None, 7, model=clf)
     assert X_new.shape == (21, 10) and y_new.tolist() == [3] * 7 + [7] * 7 + [9] * 7
@@ -229,6 +248,11 @@ def test_m1_plus_m2_end_to_end(data, tmp_path):
     assert model.transform(X_test).shape == (len(X_test), 4)  # M1 features
     assert model.predict_proba(X_test).shape == (len(X_test), 3)
     assert model.sample(6, y=7).shape == (6, 10)
+    from vaekit.evaluate import log_likelihood
+    mean, scale = np.asarray(model.inputs_.mean), np.asarray(model.inputs_.scale)
+    x = torch.from_numpy(((X_test[:10] - mean) / scale).astype(np.float32))
+    m1_log_px = log_likelihood(model.m1_, x, k=20).double().numpy() - np.log(scale).sum()
+    np.testing.assert_allclose(model.score_samples(X_test[:10], k=20), m1_log_px, rtol=1e-6)  # M1's density of x
     model.save(tmp_path / "m12")
     loaded = SemiSupervisedClassifier.load(tmp_path / "m12")
     np.testing.assert_allclose(loaded.predict_proba(X_test), model.predict_proba(X_test), rtol=1e-5, atol=1e-6)

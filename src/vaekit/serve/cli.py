@@ -93,7 +93,8 @@ def add_commands(subparsers) -> None:
 
     p = subparsers.add_parser("serve", help="Serve a trained model over HTTP (JSON; OpenAPI at /docs).",
                               description="An HTTP JSON service: /encode /decode /sample /reconstruct /score "
-                                          "(log p(x) in nats), /detect for detectors, /health, and /explore; "
+                                          "(log p(x) in nats), /classify for semi-supervised classifiers, /detect "
+                                          "for detectors, /health, and /explore; "
                                           "a Recommender: /recommend /encode /score of click histories; a "
                                           "MoleculeVAE: /molecules/sample /encode /decode /score of SMILES.",
                               epilog="examples:\n  vaekit serve runs/digits --port 8000\n"

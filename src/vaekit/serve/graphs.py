@@ -6,6 +6,8 @@
 - score: x [, y], eps (K, B, L) -> ``log_px`` (B,), the importance-weighted log p(x) (Burda et al.
   2015, eq. 8) in nats of the user's units, z_i = loc + scale * eps_i: the noise is an input.
 - classifier (models with q(y|x), e.g. M2): x -> class ``logits``.
+- sampler (M1+M2, ``vaekit.serve.semisupervised``): M2's z, y -> M1's code z1 and E[x|z1]; handed
+  over as ``Served.extra_graphs``.
 - detector score (``vaekit.serve.detector.DetectorScore``): x, eps -> ``score``, ``flag``; the detector
   module builds it and hands it over as ``Served.score_graph``, so this module never imports it.
 Every graph's first axis is a dynamic batch axis (eps: samples, then batch). Applications with
@@ -189,4 +191,6 @@ def build_graphs(served: Served, x_example: torch.Tensor) -> list[Graph]:
     if hasattr(model, "classify"):
         graphs.append(Graph("classifier", Classifier(model), [x_port],
                             [("logits", f"float32 (B, {len(served.class_names)}): log q(y|x) up to a constant")]))
+    if served.extra_graphs is not None:  # an application's further graphs (M1+M2's sampler), built by its module
+        graphs += served.extra_graphs(served, b)
     return graphs

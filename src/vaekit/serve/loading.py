@@ -2,7 +2,7 @@
 ready for the service, the explorer and the exporter.
 
 ``vaekit.load`` opens the directory (a ``vaekit train`` run, the ``vaekit.VAE`` front door, an
-``AnomalyDetector``, the semi-supervised classifier's M2, a ``Recommender``, a ``MoleculeVAE``, a bare
+``AnomalyDetector``, the semi-supervised classifier (M2 or M1+M2), a ``Recommender``, a ``MoleculeVAE``, a bare
 ``vaekit.io.save_model`` model); this
 module only says, for each kind, how user rows map to the model and back. A new kind needs a row
 description (``RowSpec``) and the two maps.
@@ -22,6 +22,7 @@ from vaekit.serve.detector import from_detector
 from vaekit.serve.molecules import from_molecules
 from vaekit.serve.recommender import from_recommender
 from vaekit.serve.rows import RowSpec, to_json
+from vaekit.serve.semisupervised import from_m1m2
 from vaekit.serve.served import Served
 from vaekit.serve.tables import HOW_TABLE, table_maps, table_rows, table_shift
 
@@ -62,7 +63,7 @@ def served_from(obj) -> Served:
         served = from_molecules(obj)
     elif name in UNSUPPORTED:
         raise ValueError(f"vaekit serve and export cannot open a {name} yet; serve a run, a vaekit.VAE, an "
-                         "AnomalyDetector, a semi-supervised M2 model, a Recommender or a MoleculeVAE.")
+                         "AnomalyDetector, a SemiSupervisedClassifier, a Recommender or a MoleculeVAE.")
     elif isinstance(obj, torch.nn.Module) and hasattr(obj, "decode"):
         served = from_saved_model(obj, None)
     else:
@@ -129,12 +130,10 @@ def array_to_model(rows, *, shape):
 
 
 def from_front_door(est, source: str) -> Served:
-    """``vaekit.VAE`` and the semi-supervised classifier (M2): rows in the fitted shape and units."""
+    """``vaekit.VAE`` and the semi-supervised classifier (M2, or M1+M2 through
+    ``vaekit.serve.semisupervised``): rows in the fitted shape and units."""
     from vaekit.estimators.inputs import from_model, log_jacobian_rows, to_model
 
-    if getattr(est, "m1_", None) is not None:
-        raise ValueError("An M1+M2 model cannot be served yet (its M2 reads M1's features); serve an M2 model "
-                         "(method='m2') instead.")
     inputs = est.inputs_
     if inputs.kind == "table":
         rows = table_rows(inputs.table)
@@ -153,17 +152,20 @@ def from_front_door(est, source: str) -> Served:
         shift_terms = table_shift(inputs.table)
     else:
         shift_terms = {"const": -float(np.log(np.asarray(inputs.scale, np.float64)).sum()) if inputs.scale else 0.0}
+    common = {"rows": rows, "to_model": user_to_model, "to_user": to_user, "shift_terms": shift_terms,
+              "log_jacobian": lambda x: log_jacobian_rows(inputs, x.cpu()),
+              "preprocessing": {"inputs": inputs.to_dict(), "how": HOW_TABLE if inputs.table else (
+                  "x_model = (x - mean) / scale when mean is given, then reshaped to model_input_shape")}}
+    if getattr(est, "m1_", None) is not None:  # M1+M2: M2 reads M1's code z1
+        return from_m1m2(est, source, **common)
     classes = [str(c) for c in getattr(est, "classes_", [])]
     history = getattr(est, "history_", None)
     metrics = {"best_val_elbo": getattr(history, "best_val_elbo", None)} if history is not None else {}
     what = "semi-supervised M2" if classes else "VAE"
     return Served(est.model_, f"{what} ({source}), rows of shape {list(inputs.input_shape)}, latent_dim "
-                              f"{est.model_.latent_dim}, {inputs.likelihood} likelihood", source, rows,
-                  to_model=user_to_model, to_user=to_user, condition="label" if classes else "", class_names=classes,
-                  log_jacobian=lambda x: log_jacobian_rows(inputs, x.cpu()), shift_terms=shift_terms,
-                  unit="nats per example, original units",
-                  metrics=metrics, preprocessing={"inputs": inputs.to_dict(), "how": HOW_TABLE if inputs.table else (
-                      "x_model = (x - mean) / scale when mean is given, then reshaped to model_input_shape")})
+                              f"{est.model_.latent_dim}, {inputs.likelihood} likelihood", source,
+                  condition="label" if classes else "", class_names=classes,
+                  unit="nats per example, original units", metrics=metrics, **common)
 
 
 def from_saved_model(model, config) -> Served:

@@ -5,7 +5,8 @@ model (``vaekit train``, ``vaekit.VAE``, ``AnomalyDetector``, the semi-supervise
 ``vaekit.io.save_model``); ``vaekit.serve.loading.open_model`` builds it. Every model follows the
 model contract: ``encode(x, y)`` -> posterior over the latent vector, ``decode(z, y)`` -> p(x|z),
 ``likelihood.mean(px)``, ``prior()``. Densities returned here are in nats per example in the user's
-units (the preprocessing's log-Jacobian is added).
+units (the preprocessing's log-Jacobian is added). ``condition`` is what the encoder, decoder and
+density read; ``sample_condition`` a label that only sampling reads (M1+M2: ``vaekit.serve.semisupervised``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Served:
     to_model: Callable  # parsed user rows (array or DataFrame) -> model-space float tensor (N, *event_shape)
     to_user: Callable  # model-space tensor -> JSON-able {"x": rows[, "columns": names]}
     condition: str = ""  # "", "label" (class names below) or "covariates" (condition_size floats)
+    sample_condition: str = ""  # "label": only sampling reads y, optional (M1+M2); "" otherwise
     class_names: list[str] = field(default_factory=list)
     condition_size: int = 0
     log_jacobian: Callable | float = 0.0  # nats to add to a model-space log-density (or f(x_model) -> (N,))
@@ -46,6 +48,7 @@ class Served:
     # module and ``graphs`` never import it back:
     log_px_fn: Callable | None = None  # (served, x_model, *, k, seed) -> log p(x) (N,) nats, user units
     score_graph: Callable | None = None  # (served, x_port, eps_port) -> graphs.Graph named "score"
+    extra_graphs: Callable | None = None  # (served, batch) -> [graphs.Graph] after the generic ones (M1+M2's sampler)
     # applications whose requests are not rows of numbers (recommender, molecules) replace the export:
     export_graphs: Callable | None = None  # (served, x_example) -> [graphs.Graph], instead of the generic graphs
     random_rows: Callable | None = None  # (n, seed) -> model-space rows to check the graphs on
@@ -69,28 +72,38 @@ class Served:
         return next(self.model.parameters()).device
 
     # -- conditions ----------------------------------------------------------------------------
-    def condition_tensor(self, y, n: int, *, required: bool = True) -> torch.Tensor | None:
-        """The request's ``y`` as the model takes it: label indices (n,) or covariates (n, C)."""
-        if not self.condition:
+    def condition_tensor(self, y, n: int, *, required: bool = True, sampling: bool = False) -> torch.Tensor | None:
+        """The request's ``y`` as the model takes it: label indices (n,) or covariates (n, C).
+        ``sampling``: for a ``sample_condition``, y is read and may be left out."""
+        kind = self.condition or (self.sample_condition if sampling else "")
+        if not kind:
             if y is not None:
-                raise BadInput("This model is not conditional; leave y out.")
+                raise BadInput("This model reads y only when sampling (/sample); leave y out here."
+                               if self.sample_condition else "This model is not conditional; leave y out.")
             return None
         if y is None:
-            if not required:
+            if not required or not self.condition:
                 return None
-            what = f"a label, one of {self.class_names[:10]}," if self.condition == "label" \
+            what = f"a label, one of {self.class_names[:10]}," if kind == "label" \
                 else f"{self.condition_size} covariates"
             raise BadInput(f"This model is conditional; send y ({what} per row).")
-        if self.condition == "label":
+        if kind == "label":
             return torch.from_numpy(labels(self.class_names, y, n))
         return torch.from_numpy(covariates(self.condition_size, y, n))
 
-    def classify(self, x: torch.Tensor) -> torch.Tensor | None:
-        """Most probable label per row under q(y|x) for models with a classifier (M2), else None."""
+    @torch.inference_mode()
+    def class_probs(self, x: torch.Tensor) -> torch.Tensor | None:
+        """q(y|x), (N, n_classes), for models with a classifier (M2, M1+M2), else None."""
         if not hasattr(self.model, "classify"):
             return None
-        with torch.inference_mode():
-            return torch.cat([self.model.classify(xb).probs.argmax(-1) for xb in x.split(CHUNK)])
+        if self.rows.missing:  # NaN marks a missing cell: the encoder sees 0, the training mean
+            x = torch.nan_to_num(x, nan=0.0)
+        return torch.cat([self.model.classify(xb).probs.float() for xb in x.split(CHUNK)])
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Most probable label per row under q(y|x) for models with a classifier, else None."""
+        probs = self.class_probs(x)
+        return None if probs is None else probs.argmax(-1)
 
     # -- model computations (model space in, model space out) ----------------------------------
     @torch.inference_mode()
@@ -151,7 +164,8 @@ class Served:
         return {"name": self.name, "source": self.source, "application": self.application or None,
                 "latent_dim": self.latent_dim, "layer_sizes": list(self.layer_sizes),
                 "event_shape": list(self.event_shape), "rows": self.rows.to_dict(),
-                "condition": self.condition or None, "class_names": self.class_names,
+                "condition": self.condition or None, "sample_condition": self.sample_condition or None,
+                "class_names": self.class_names,
                 "condition_size": self.condition_size,
                 "likelihood": type(self.model.likelihood).__name__, "prior": type(self.model.prior).__name__,
                 "unit": self.unit, "metrics": finite(self.metrics), **finite(self.details)}

@@ -1,7 +1,8 @@
 """``create_app(model) -> FastAPI``: an HTTP JSON service for a saved model, with its OpenAPI schema.
 
 Routes: ``/health``, ``/info``, ``/encode``, ``/decode``, ``/sample``, ``/reconstruct``, ``/score``
-(log p(x) in nats), ``/detect`` for anomaly detectors, and the latent explorer at ``/explore``; a
+(log p(x) in nats), ``/classify`` for models with a classifier q(y|x) (M2, M1+M2), ``/detect`` for
+anomaly detectors, and the latent explorer at ``/explore``; a
 ``Recommender`` or a ``MoleculeVAE`` gets its own routes instead (``vaekit.serve.app_routes``). The
 model is loaded once; a request's rows run in chunks of ``served.CHUNK``. Every problem with a request
 is answered with a 4xx status and ``{"detail": "<one sentence>"}``; no route reads a file named by a
@@ -31,7 +32,8 @@ MAX_BODY = 32 << 20  # bytes per request body
 MAX_SCORE_WORK = 1 << 20  # rows x importance samples per /score request
 X_DOC = ("rows as the model was fitted: images as nested arrays (C, H, W) or flat, feature vectors, or table "
          "rows in the original columns (see /info rows)")
-Y_DOC = "conditional models: one label (or covariate vector) per row, or one for all rows"
+Y_DOC = ("conditional models: one label (or covariate vector) per row, or one for all rows; M1+M2 reads a "
+         "label only in /sample (left out: classes drawn uniformly)")
 
 
 class Rows(Strict):
@@ -142,7 +144,7 @@ def create_app(model: Served | str | Path, *, explore: bool = True, max_body: in
 
 
 def add_row_routes(app: FastAPI, served: Served, rng_lock: threading.Lock, *, explore: bool) -> None:
-    """/encode /decode /sample /reconstruct /score (and /detect, /explore) for models of rows of numbers."""
+    """/encode /decode /sample /reconstruct /score (and /classify, /detect, /explore) for models of rows of numbers."""
     width = served.latent_dim
 
     class Latents(Strict):
@@ -158,8 +160,9 @@ def add_row_routes(app: FastAPI, served: Served, rng_lock: threading.Lock, *, ex
             raise BadInput(" ".join(str(e).split())) from None
         return x.to(served.device())
 
-    def condition(y, x: torch.Tensor | None, n: int) -> torch.Tensor | None:
-        t = served.condition_tensor(y, n, required=x is None or not hasattr(served.model, "classify"))
+    def condition(y, x: torch.Tensor | None, n: int, *, sampling: bool = False) -> torch.Tensor | None:
+        t = served.condition_tensor(y, n, required=x is None or not hasattr(served.model, "classify"),
+                                    sampling=sampling)
         if t is None and served.condition and x is not None:
             t = served.classify(x)  # M2 without a label: the classifier's most probable one
         return None if t is None else t.to(served.device())
@@ -186,7 +189,7 @@ def add_row_routes(app: FastAPI, served: Served, rng_lock: threading.Lock, *, ex
 
     @app.post("/sample", summary="New rows: z ~ p(z), then E[x|z] or x ~ p(x|z)")
     def sample(body: SampleRequest) -> dict:
-        y = condition(body.y, None, body.n)
+        y = condition(body.y, None, body.n, sampling=True)
         with rng_lock:
             z = served.sample_latent(body.n, y, body.seed)
             with torch.random.fork_rng(devices=[]):
@@ -211,6 +214,16 @@ def add_row_routes(app: FastAPI, served: Served, rng_lock: threading.Lock, *, ex
             log_px = served.log_px(x, None if y is None else y.to(served.device()), k=body.k, seed=body.seed)
         return {"log_px": to_json(log_px, 7), "unit": served.unit, "k": body.k,
                 "note": "null: the density is zero or not finite for that row"}
+
+    if hasattr(served.model, "classify"):
+        @app.post("/classify", summary="q(y|x) per row: class probabilities (columns in class_names order) and "
+                                       "the most probable label")
+        def classify(body: Rows) -> dict:
+            if body.y is not None:
+                raise BadInput("/classify predicts y; leave y out.")
+            probs = served.class_probs(model_rows(body)).cpu()
+            return {"probs": to_json(probs.numpy(), 7), "label": [served.class_names[i] for i in probs.argmax(-1).tolist()],
+                    "class_names": served.class_names}
 
     if served.application == "detector":
         @app.post("/detect", summary="Anomaly score (higher = more anomalous) and 0/1 flag per row")

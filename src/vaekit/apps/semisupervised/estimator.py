@@ -37,6 +37,7 @@ from vaekit.estimators.inputs import (
     from_model,
     gaussian_scale,
     likelihood_options,
+    log_jacobian_rows,
     network_for,
     to_model,
 )
@@ -56,9 +57,10 @@ def batched(fn, x: torch.Tensor, device: torch.device, batch_size: int = 1024) -
 
 class SemiSupervisedClassifier(TransformerMixin, ClassifierMixin, Estimator):
     """A classifier that learns from labelled and unlabelled rows (``y == -1``), and a class-conditional
-    generator: ``predict``, ``predict_proba``, ``score`` (accuracy), ``transform`` (embeddings) and
-    ``sample(n, y=...)``. ``alpha`` is the classification weight of Kingma et al. 2014, eq. 9
-    (default 0.1 N as in the paper). ``m1_latent_dim``/``m1_epochs`` size M1 for ``method="m1+m2"``.
+    generator: ``predict``, ``predict_proba``, ``score`` (accuracy), ``transform`` (embeddings),
+    ``sample(n, y=...)`` and ``score_samples`` (log p(x) in nats). ``alpha`` is the classification
+    weight of Kingma et al. 2014, eq. 9 (default 0.1 N as in the paper). ``m1_latent_dim``/``m1_epochs``
+    size M1 for ``method="m1+m2"``.
     """
 
     PARAMS = {
@@ -220,6 +222,28 @@ class SemiSupervisedClassifier(TransformerMixin, ClassifierMixin, Estimator):
                 px = self.m1_.decode(x)
                 x = self.m1_.likelihood.mean(px) if mean else self.m1_.likelihood.sample(px)
         return from_model(self.inputs_, x)
+
+    def score_samples(self, X, *, k: int = 1000) -> np.ndarray:
+        """log p(x) per row in nats of X's units (higher is better), importance-weighted with ``k`` samples
+        (Burda et al. 2015, eq. 8), the preprocessing's log-Jacobian included. ``m1+m2``: under M1, the
+        model of x (M2 models M1's code z1, so its bound is not a density of x); ``m2``:
+        log sum_y p(y) p(x|y) with p(y) uniform. ``vaekit serve``'s /score and the export's score graph
+        give the same number."""
+        from vaekit.evaluate import log_likelihood
+
+        self._check_fitted()
+        k = checks.integer("k", k, low=1)
+        x = to_model(self.inputs_, X)
+        device = self._device()
+        with self._runtime(), torch.inference_mode():
+            if self.m1_ is not None:
+                ll = log_likelihood(self.m1_, x.to(device), k=k)
+            else:
+                K = len(self.classes_)
+                per_class = torch.stack([log_likelihood(self.model_, x.to(device), torch.full((len(x),), c), k=k)
+                                         for c in range(K)])  # (K, N): log p(x|y)
+                ll = torch.logsumexp(per_class, 0) - np.log(K)
+        return ll.double().numpy() + log_jacobian_rows(self.inputs_, x)
 
     def evaluate(self, X, y=None, *, k: int = 1000) -> dict:
         """M2's bounds on the data, in nats per example of M2's input (for ``m1+m2``: M1's latent means):
