@@ -92,7 +92,7 @@ def test_unlabelled_bound_sums_over_classes_and_is_below_the_best_mixture():
     x = torch.randn(5, 6)
     qy = model.classify(x)
     torch.manual_seed(1)
-    u, _, _ = unlabelled_bound(model, x, qy)
+    u, _, _, _ = unlabelled_bound(model, x, qy)
     torch.manual_seed(1)  # the same draws of z, class by class
     ys = torch.arange(4).repeat_interleave(5)
     bound = labelled_bound(model, x.repeat(4, 1), ys)[0].reshape(4, 5)
@@ -108,8 +108,49 @@ def test_labelled_bound_includes_log_prior_of_the_class():
     model = tiny_m2()
     x, y = torch.randn(4, 6), torch.tensor([0, 1, 2, 3])
     torch.manual_seed(0)
-    bound, log_px_z, kl = labelled_bound(model, x, y)
+    bound, log_px_z, kl, log_py = labelled_bound(model, x, y)
     torch.testing.assert_close(bound, log_px_z - kl - math.log(4))
+    torch.testing.assert_close(log_py, torch.full((4,), -math.log(4)))
+    shares = [0.1, 0.2, 0.3, 0.4]  # a class prior p(y) given in the model config
+    torch.manual_seed(0)
+    skewed = build_model(ModelConfig(family="m2", input_shape=(6,), latent_dim=3, hidden=(16,), likelihood="gaussian",
+                                     n_classes=4, options={"class_prior": shares}))
+    skewed.load_state_dict(model.state_dict())  # the prior is not a weight: the same weights load
+    torch.manual_seed(0)
+    b2, lp2, kl2, _ = labelled_bound(skewed, x, y)
+    torch.testing.assert_close(b2, lp2 - kl2 + torch.log(torch.tensor(shares)))
+    with pytest.raises(ValueError, match="class_prior must be 4 positive probabilities"):
+        build_model(ModelConfig(family="m2", input_shape=(6,), n_classes=4, options={"class_prior": [0.5, 0.5]}))
+
+
+def test_class_prior_is_the_labelled_shares_and_is_used_for_sampling_and_density(data, tmp_path):
+    """class_prior="labelled" (the default): p(y) = (n_c + 1) / (n + K) over the labelled rows, the same as
+    uniform when the classes have as many labels; unlabelled y are drawn from it and log p(x) mixes over it."""
+    from vaekit.apps.semisupervised.estimator import class_shares
+
+    assert class_shares(np.array([0, 0, 1, 1, -1, 2, 2]), 3) == pytest.approx([1 / 3] * 3)
+    assert class_shares(np.array([0, 0, 0, 1, -1]), 2) == pytest.approx([4 / 6, 2 / 6])
+    X_train, y_full = data[0], data[5]
+    y = np.full(len(X_train), -1)
+    major, minor = np.flatnonzero(y_full == 3)[:24], np.flatnonzero(y_full == 9)[:4]
+    y[major], y[minor] = 3, 9
+    kw = {"method": "m2", "latent_dim": 2, "hidden": (32,), "epochs": 2, "random_state": 0}
+    clf = SemiSupervisedClassifier(**kw).fit(X_train, y)
+    expected = np.log([25 / 30, 5 / 30])
+    np.testing.assert_allclose(clf.model_.log_class_prior.numpy(), expected, rtol=1e-6)
+    drawn = clf.sample(3000, random_state=0, mean=True)
+    assert drawn.shape == (3000, 10)
+    codes = clf.model_.sample_labels(3000, generator=torch.Generator().manual_seed(0))
+    assert abs(float((codes == 0).float().mean()) - 25 / 30) < 0.03
+    assert np.isfinite(clf.evaluate(X_train[:5], k=10)["log_likelihood"])
+    clf.save(tmp_path / "skewed")
+    back = SemiSupervisedClassifier.load(tmp_path / "skewed")
+    np.testing.assert_allclose(back.model_.log_class_prior.numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(back.score_samples(X_train[:5], k=10), clf.score_samples(X_train[:5], k=10), rtol=1e-6)
+    uniform = SemiSupervisedClassifier(**kw, class_prior="uniform").fit(X_train, y)
+    np.testing.assert_allclose(uniform.model_.log_class_prior.numpy(), np.log([0.5, 0.5]), rtol=1e-6)
+    with pytest.raises(ValueError, match="class_prior must be one of"):
+        SemiSupervisedClassifier(class_prior="data").fit(X_train, y)
 
 
 def test_m2_trains_through_the_one_loop_seeded_with_a_labelled_plan(tmp_path):

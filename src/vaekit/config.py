@@ -245,7 +245,8 @@ def build_m2(cfg: ModelConfig) -> nn.Module:
     layers = [body, nn.Linear(body.out_features, cfg.n_classes)]
     if cfg.input_scale != 1.0:
         layers.insert(0, Scale(cfg.input_scale))
-    return SemiSupervisedVAE(vae, nn.Sequential(*layers), n_classes=cfg.n_classes)
+    return SemiSupervisedVAE(vae, nn.Sequential(*layers), n_classes=cfg.n_classes,
+                             class_prior=cfg.options.get("class_prior"))  # p(y); absent: uniform
 
 
 class Scale(nn.Module):

@@ -154,15 +154,27 @@ class ConditionalVAE(nn.Module):
 
 
 class SemiSupervisedVAE(ConditionalVAE):
-    """M2 (Kingma et al. 2014): a label-conditioned VAE p(x|y,z) q(z|x,y) plus a classifier q(y|x).
+    """M2 (Kingma et al. 2014): a label-conditioned VAE p(x|y,z) q(z|x,y) plus a classifier q(y|x);
+    ``log_class_prior`` is log p(y) (uniform unless ``class_prior`` gives the class probabilities).
 
     ``forward(x, y)`` is the conditional VAE's (integer labels); M2's objective
     (``vaekit.apps.semisupervised``) sums over y for unlabelled rows.
     """
 
-    def __init__(self, vae: VAE, classifier: nn.Module, *, n_classes: int):
+    def __init__(self, vae: VAE, classifier: nn.Module, *, n_classes: int, class_prior=None):
         super().__init__(vae, n_classes=n_classes)
         self.classifier = classifier
+        p = torch.full((self.n_classes,), 1.0 / self.n_classes) if class_prior is None \
+            else torch.as_tensor(class_prior, dtype=torch.float32)
+        if p.shape != (self.n_classes,) or not bool((p > 0).all()) or abs(float(p.sum()) - 1.0) > 1e-4:
+            raise ValueError(f"class_prior must be {self.n_classes} positive probabilities summing to 1, got "
+                             f"{p.tolist()}.")
+        # log p(y), the generative model's class prior; rebuilt from the model config, not stored in the weights
+        self.register_buffer("log_class_prior", (p / p.sum()).log(), persistent=False)
+
+    def sample_labels(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """y ~ p(y), (n,) on the CPU."""
+        return torch.multinomial(self.log_class_prior.exp().cpu(), n, replacement=True, generator=generator)
 
     def classify(self, x: torch.Tensor) -> torch.distributions.Categorical:
         """q(y|x), batch (B,)."""

@@ -65,10 +65,10 @@ class M1M2(nn.Module):
         return self.m2.likelihood.mean(self.m2.decode(z, y))
 
     def sample_latent(self, n: int, y: torch.Tensor | None = None) -> torch.Tensor:
-        """z1 to decode into new rows: z ~ p(z), then ``generate``; y uniform over the classes if not given."""
+        """z1 to decode into new rows: z ~ p(z), then ``generate``; y ~ p(y) (M2's class prior) if not given."""
         z = self.m2.sample_latent(n)  # (n, m2 latent_dim)
         if y is None:
-            y = torch.randint(self.n_classes, (n,), device=z.device)
+            y = self.m2.sample_labels(n).to(z.device)
         return self.generate(z, y.to(z.device))
 
 

@@ -143,7 +143,8 @@ class Served:
 
     def log_px(self, x: torch.Tensor, y: torch.Tensor | None, *, k: int, seed: int) -> np.ndarray:
         """Importance-weighted log p(x) (or log p(x|y) given y) per row in nats, user units. A model with
-        a classifier and no y: log p(x) = logsumexp_y [log p(x|y) + log p(y)], p(y) uniform."""
+        a classifier and no y: log p(x) = logsumexp_y [log p(x|y) + log p(y)], p(y) the model's class prior
+        (``log_class_prior``; uniform if it has none)."""
         from vaekit.evaluate import log_likelihood
 
         if self.log_px_fn is not None:  # an application's own density (a detector's nll score, negated)
@@ -154,7 +155,9 @@ class Served:
             n_classes = len(self.class_names)
             per_class = [log_likelihood(self.model, x, torch.full((len(x),), c, dtype=torch.long), k=k, seed=seed)
                          for c in range(n_classes)]
-            ll = torch.logsumexp(torch.stack(per_class), 0) - math.log(n_classes)
+            log_py = getattr(self.model, "log_class_prior", None)
+            log_py = torch.full((n_classes,), -math.log(n_classes)) if log_py is None else log_py.cpu().float()
+            ll = torch.logsumexp(torch.stack(per_class) + log_py[:, None].to(per_class[0]), 0)
         else:
             ll = log_likelihood(self.model, x, y, k=k, seed=seed)
         return ll.double().numpy() + self.shift(x)

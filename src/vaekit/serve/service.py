@@ -33,7 +33,7 @@ MAX_SCORE_WORK = 1 << 20  # rows x importance samples per /score request
 X_DOC = ("rows as the model was fitted: images as nested arrays (C, H, W) or flat, feature vectors, or table "
          "rows in the original columns (see /info rows)")
 Y_DOC = ("conditional models: one label (or covariate vector) per row, or one for all rows; M1+M2 reads a "
-         "label only in /sample (left out: classes drawn uniformly)")
+         "label only in /sample (left out: classes drawn from the class prior p(y))")
 
 
 class Rows(Strict):

@@ -2,15 +2,15 @@
 generative models") over the core's ``SemiSupervisedVAE`` (``vaekit.models``, family "m2"). It is
 passed to the one training loop, ``vaekit.train.fit(..., objective=..., plan=LabelledUnlabelled(y))``.
 
-Generative model p(y) p(z) p(x|y,z) with p(y) uniform over K classes; inference model q(y|x) q(z|x,y).
+Generative model p(y) p(z) p(x|y,z) with p(y) the model's ``log_class_prior`` (uniform over the K
+classes in the paper; the estimator's default takes the labelled rows' class shares); inference model
+q(y|x) q(z|x,y).
 A labelled example contributes the bound L(x,y) <= log p(x,y) (eq. 6); an unlabelled one the bound
 U(x) = sum_y q(y|x) L(x,y) + H(q(y|x)) <= log p(x) (eq. 7), summing over every class; the classifier
 also learns from labels with weight alpha (eq. 9). ``y == -1`` marks an unlabelled row throughout.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch.distributions import Categorical
@@ -26,21 +26,22 @@ def unwrap(model):
 
 def labelled_bound(model: SemiSupervisedVAE, x: torch.Tensor, y: torch.Tensor, *, beta: float = 1.0):
     """L(x,y) = E_q[log p(x|y,z)] + log p(y) - beta KL(q(z|x,y) || p(z)) (eq. 6), (B,) nats;
-    also returns E_q[log p(x|y,z)] and the KL."""
+    also returns E_q[log p(x|y,z)], the KL and log p(y)."""
     t = elbo(model, x, y)
-    return t.log_px_z - beta * t.kl - math.log(unwrap(model).n_classes), t.log_px_z, t.kl
+    log_py = unwrap(model).log_class_prior[y]
+    return t.log_px_z - beta * t.kl + log_py, t.log_px_z, t.kl, log_py
 
 
 def unlabelled_bound(model: SemiSupervisedVAE, x: torch.Tensor, qy: Categorical, *, beta: float = 1.0):
     """U(x) = sum_y q(y|x) L(x,y) + H(q(y|x)) (eq. 7), summing over all K classes, (B,) nats;
-    also returns E_q(y|x) of E_q[log p(x|y,z)] and of the KL."""
+    also returns E_q(y|x) of E_q[log p(x|y,z)], of the KL and of log p(y)."""
     B, K = len(x), unwrap(model).n_classes
     ys = torch.arange(K, device=x.device).repeat_interleave(B)  # (K*B,) class-major
     xs = x.expand(K, *x.shape).reshape(K * B, *x.shape[1:])  # (K*B, ...)
     terms = labelled_bound(model, xs, ys, beta=beta)
     probs = qy.probs.T  # (K, B)
-    bound, log_px_z, kl = ((probs * v.reshape(K, B)).sum(0) for v in terms)  # E_q(y|x)[.], (B,) each
-    return bound + qy.entropy(), log_px_z, kl
+    bound, log_px_z, kl, log_py = ((probs * v.reshape(K, B)).sum(0) for v in terms)  # E_q(y|x)[.], (B,) each
+    return bound + qy.entropy(), log_px_z, kl, log_py
 
 
 def m2_objective(model: SemiSupervisedVAE, x: torch.Tensor, y: torch.Tensor, *, alpha: float,
@@ -58,20 +59,19 @@ def m2_objective(model: SemiSupervisedVAE, x: torch.Tensor, y: torch.Tensor, *, 
     n_lab, n_unl = int(lab.sum()), int((~lab).sum())
     f = n_lab / len(y) if labelled_fraction is None else labelled_fraction
     qy = unwrap(model).classify(x)  # (B,)
-    log_k = math.log(unwrap(model).n_classes)
     loss = torch.zeros((), device=x.device)
     bound, log_px_z, kl = (torch.zeros(len(y), device=x.device) for _ in range(3))  # (B,) each
     if n_lab:
         yl = y[lab]
-        l_beta, lp, k = labelled_bound(model, x[lab], yl, beta=beta)
+        l_beta, lp, k, log_py = labelled_bound(model, x[lab], yl, beta=beta)
         nll_y = -qy.log_prob(y.clamp(min=0))[lab]  # (B_l,) classification loss
         loss = loss + f * (-l_beta.mean() + alpha * nll_y.mean())
-        bound[lab], log_px_z[lab], kl[lab] = (lp - k - log_k).float(), lp.float(), k.float()
+        bound[lab], log_px_z[lab], kl[lab] = (lp - k + log_py).float(), lp.float(), k.float()
     if n_unl:
         qu = Categorical(logits=qy.logits[~lab])
-        u_beta, lp, k = unlabelled_bound(model, x[~lab], qu, beta=beta)
+        u_beta, lp, k, log_py = unlabelled_bound(model, x[~lab], qu, beta=beta)
         loss = loss + (1 - f) * -u_beta.mean()
-        bound[~lab] = (lp - k - log_k + qu.entropy()).float()
+        bound[~lab] = (lp - k + log_py + qu.entropy()).float()
         log_px_z[~lab], kl[~lab] = lp.float(), k.float()
     return Terms(loss, bound, log_px_z, kl)
 
