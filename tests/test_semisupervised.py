@@ -396,6 +396,10 @@ def test_a_data_frame_trains_m1_on_the_table_likelihood(tmp_path):
     np.testing.assert_allclose(again.predict_proba(frame[:20]), clf.predict_proba(frame[:20]), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="method='m1\\+m2'"):
         SemiSupervisedClassifier("m2", epochs=1).fit(frame, y)
+    small = SemiSupervisedClassifier(latent_dim=2, m1_latent_dim=4, epochs=1, random_state=0).fit(frame, y)
+    assert small.m1_config_.hidden == small.model_config_.hidden == (64,)  # hidden="auto" on a table
+    arrays = SemiSupervisedClassifier("m2", latent_dim=2, epochs=1).fit(frame[["amount", "count"]].to_numpy(float), y)
+    assert arrays.model_config_.hidden == (512, 256)
 
 
 def test_cli_trains_predicts_and_samples_a_mixed_table(tmp_path, monkeypatch, capsys):

@@ -181,7 +181,8 @@ def add_commands(subparsers) -> None:
     p.add_argument("--out", required=True, help="directory to create")
     p.add_argument("--method", choices=("m2", "m1+m2"), default=None, help="m1+m2 (default) or m2")
     p.add_argument("--latent-dim", type=int, default=None)
-    p.add_argument("--hidden", default=None, help="comma-separated MLP widths (default 512,256)")
+    p.add_argument("--hidden", default=None,
+                   help="comma-separated MLP widths (default: 64 for a table, 512,256 otherwise)")
     p.add_argument("--epochs", type=int, default=None, help="default 100")
     p.add_argument("--m1-epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None, help="default 128")
