@@ -149,6 +149,14 @@ def log_likelihood(model, x, y=None, *, k: int = 1000, seed: int = 0,
     return (torch.cat(out), torch.cat(parts)) if contributions else torch.cat(out)
 
 
+def class_marginal_log_likelihood(model, x, *, k: int = 1000, seed: int = 0) -> torch.Tensor:
+    """log p(x) = log sum_y p(y) p(x|y) per example, (N,) nats on the CPU, for a model with a class prior
+    (``log_class_prior``, e.g. M2): each log p(x|y) importance-weighted by ``log_likelihood``."""
+    labels = [torch.full((len(x),), c, dtype=torch.long) for c in range(len(model.log_class_prior))]
+    per_class = torch.stack([log_likelihood(model, x, y, k=k, seed=seed) for y in labels])  # (K, N)
+    return torch.logsumexp(per_class.double() + model.log_class_prior.detach().cpu().double()[:, None], 0)
+
+
 def progress_bar(show: bool, total: int | None, what: str):
     """A tqdm bar on a terminal; off a terminal, a line at most every 30 s."""
     import sys

@@ -11,7 +11,6 @@ density read; ``sample_condition`` a label that only sampling reads (M1+M2: ``va
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -96,8 +95,6 @@ class Served:
         """q(y|x), (N, n_classes), for models with a classifier (M2, M1+M2), else None."""
         if not hasattr(self.model, "classify"):
             return None
-        if self.rows.missing:  # NaN marks a missing cell: the encoder sees 0, the training mean
-            x = torch.nan_to_num(x, nan=0.0)
         return torch.cat([self.model.classify(xb).probs.float() for xb in x.split(CHUNK)])
 
     def classify(self, x: torch.Tensor) -> torch.Tensor | None:
@@ -143,21 +140,15 @@ class Served:
 
     def log_px(self, x: torch.Tensor, y: torch.Tensor | None, *, k: int, seed: int) -> np.ndarray:
         """Importance-weighted log p(x) (or log p(x|y) given y) per row in nats, user units. A model with
-        a classifier and no y: log p(x) = logsumexp_y [log p(x|y) + log p(y)], p(y) the model's class prior
-        (``log_class_prior``; uniform if it has none)."""
-        from vaekit.evaluate import log_likelihood
+        a classifier and no y: log p(x) = logsumexp_y [log p(x|y) + log p(y)], p(y) the model's class prior."""
+        from vaekit.evaluate import class_marginal_log_likelihood, log_likelihood
 
         if self.log_px_fn is not None:  # an application's own density (a detector's nll score, negated)
             return self.log_px_fn(self, x, k=k, seed=seed)
         if self.condition == "label" and y is None:
             if not hasattr(self.model, "classify"):
                 raise BadInput(f"This model is conditional; send y (a label, one of {self.class_names[:10]}, per row).")
-            n_classes = len(self.class_names)
-            per_class = [log_likelihood(self.model, x, torch.full((len(x),), c, dtype=torch.long), k=k, seed=seed)
-                         for c in range(n_classes)]
-            log_py = getattr(self.model, "log_class_prior", None)
-            log_py = torch.full((n_classes,), -math.log(n_classes)) if log_py is None else log_py.cpu().float()
-            ll = torch.logsumexp(torch.stack(per_class) + log_py[:, None].to(per_class[0]), 0)
+            ll = class_marginal_log_likelihood(self.model, x, k=k, seed=seed)
         else:
             ll = log_likelihood(self.model, x, y, k=k, seed=seed)
         return ll.double().numpy() + self.shift(x)
