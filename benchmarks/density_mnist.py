@@ -19,6 +19,11 @@ evaluated on the test images. Each run saves its model in ``--cache-dir/<config>
 rewrites ``benchmarks/results/density_mnist.md`` from every stored row.
 
     python benchmarks/density_mnist.py --config a --max-minutes 15 --k 5000 --n-test 10000
+
+A row can also come from a run of the command line, ``vaekit train --config configs/density/<row>.toml``
+(resumable from its checkpoint with ``vaekit train --resume``): ``--from-run RUN_DIR`` evaluates that
+run's model with the same protocol and stores its learning curve, drawn beside the table
+(``density_mnist_curve_<config>.png``).
 """
 
 from __future__ import annotations
@@ -90,6 +95,8 @@ def main() -> None:
     p.add_argument("--eval-only", action="store_true",
                    help="evaluate the model this config saved in --cache-dir instead of training")
     p.add_argument("--trained-with", default="", help="with --eval-only: the training command, for the record")
+    p.add_argument("--from-run", type=Path, default=None,
+                   help="evaluate the finished `vaekit train` run in this directory as the row of --config")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pictures", action="store_true", help="write sample/reconstruction PNGs of this model")
@@ -146,7 +153,9 @@ def main() -> None:
         mark_pictures(args.rows, args.config)
         write_table(args.rows, args.out)
         return
-    if args.eval_only:  # a model saved by an earlier run of this config, with its training history
+    if args.from_run:  # a run of `vaekit train --config configs/density/...`
+        model, records, train_s, stopped, trained_with = from_run(args.from_run, args.trained_with)
+    elif args.eval_only:  # a model saved by an earlier run of this config, with its training history
         model, _, extra = load_model(run_dir)
         meta = {"extra": extra}
         records = meta["extra"]["history"]
@@ -174,7 +183,7 @@ def main() -> None:
     nll = float(-ll.mean())
     row = {
         "config": args.config, "title": spec["title"],
-        "command": command() if not args.eval_only else f"{trained_with}` (training), then `{command()}",
+        "command": command() if not (args.eval_only or args.from_run) else f"{trained_with}` (training), then `{command()}",
         "date": now(), "machine": machine(),
         "epochs": len(records), "best_epoch": best["epoch"], "best_val": best["val_elbo"], "stopped": stopped,
         "train_s": train_s, "s_per_epoch": train_s / max(1, len(records)),
@@ -183,6 +192,7 @@ def main() -> None:
         "bits_per_dim": nll / (784 * math.log(2)), "eval_s": eval_s,
         "active_units": au, "published": spec["published"],
         "pythae": spec["pythae"], "n_params": sum(q.numel() for q in model.parameters()),
+        "curve": [[r["epoch"], round(r["train_elbo"], 3), round(r["val_elbo"], 3)] for r in records],
     }
     store_row(args.rows, row)
     if args.pictures:
@@ -190,6 +200,42 @@ def main() -> None:
         mark_pictures(args.rows, args.config)
     write_table(args.rows, args.out)
     print(json.dumps(row, indent=1))
+
+
+def from_run(run_dir: Path, trained_with: str):
+    """(model, per-epoch records, training seconds, why training stopped, command) of a finished
+    ``vaekit train`` run."""
+    from vaekit.run import load_run
+
+    model, _, _ = load_run(run_dir)
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines if line.strip()]
+    training = json.loads((run_dir / "config.json").read_text())["extra"]["training"]
+    stopped = "early stopping" if training.get("stopped_early") else "epoch limit"
+    command_ = trained_with or f"vaekit train --config {run_dir / 'config.toml'}"
+    return model, records, sum(r["seconds"] for r in records), stopped, command_
+
+
+def curve_picture(row: dict, folder: Path) -> str | None:
+    """Draw a row's learning curve (train and validation ELBO per epoch); the PNG's file name."""
+    if not row.get("curve"):
+        return None
+    from vaekit.plots import figure
+
+    epochs, train, val = zip(*row["curve"])
+
+    def draw(fig):
+        ax = fig.subplots()
+        ax.plot(epochs, [-v for v in train], label="train -ELBO")
+        ax.plot(epochs, [-v for v in val], label="validation -ELBO")
+        ax.axhline(row["nll"], color="gray", ls=":", lw=1, label=f"test NLL, k = {row['k']}")
+        low = min(min(-v for v in val), row["nll"])
+        ax.set_ylim(low - 2, low + 15)
+        ax.set(title=f"({row['config']}) learning curve", xlabel="epoch", ylabel="nats per image (lower is better)")
+        ax.legend(fontsize=8)
+    name = f"density_mnist_curve_{row['config']}.png"
+    figure(folder / name, draw, size=(5, 3.2))
+    return name
 
 
 def read_rows(path: Path) -> dict[str, dict]:
@@ -289,6 +335,11 @@ def write_table(rows_path: Path, out: Path) -> None:
                   if r.get("source") else "")
         lines.append(f"- ({r['config']}) `{r['command']}` — {r['date']}; {r['machine']}; {r['n_params']:,} "
                      f"parameters; k-sample evaluation took {r['eval_s'] / 60:.1f} min{source}")
+    drawn = [(r["config"], curve_picture(r, out.parent)) for r in rows]
+    drawn = [(c, name) for c, name in drawn if name]
+    if drawn:
+        lines += ["", "Learning curves (train and validation -ELBO per epoch, the test NLL dotted) of the rows "
+                  "that stored them:", "", " ".join(f"![({c}) learning curve]({name})" for c, name in drawn)]
     shown = [r["config"] for r in rows if r.get("pictures")]
     if shown and (out.parent / "density_mnist_samples.png").exists():
         lines += ["", f"Samples (Bernoulli means of p(x|z), z from the prior) and reconstructions (odd rows: test "

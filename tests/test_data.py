@@ -71,6 +71,25 @@ def test_npz_key_default_and_labels(tmp_path):
         load(tmp_path / "d.npz", DataConfig(key="nope"))
 
 
+def test_ready_made_validation_and_test_sets_from_npz_keys(tmp_path):
+    """data.val_key / data.test_key: the published split of a file (e.g. binarized MNIST's train / valid /
+    test) is used as it is; a split not given still comes from its fraction."""
+    rng = np.random.default_rng(0)
+    tr, va, te = ((rng.random((n, 6)) > 0.5).astype(np.float32) for n in (40, 7, 9))
+    np.savez(tmp_path / "b.npz", train=tr, valid=va, test=te, wide=np.ones((5, 3)))
+    d = load(tmp_path / "b.npz", DataConfig(key="train", val_key="valid", test_key="test"))
+    assert torch.equal(d.x_train, torch.from_numpy(tr)) and torch.equal(d.x_val, torch.from_numpy(va))
+    assert torch.equal(d.x_test, torch.from_numpy(te)) and d.meta.binary
+    d = load(tmp_path / "b.npz", DataConfig(key="train", test_key="test", val_fraction=0.25))
+    assert (len(d.x_train), len(d.x_val)) == (30, 10) and torch.equal(d.x_test, torch.from_numpy(te))
+    with pytest.raises(ValueError, match="other example shapes"):
+        load(tmp_path / "b.npz", DataConfig(key="train", test_key="wide"))
+    with pytest.raises(ValueError, match=r"data\.val_key needs a data file"):
+        load("digits", DataConfig(val_key="valid"))
+    with pytest.raises(ValueError, match=r"data\.test_key must be text"):
+        load(tmp_path / "b.npz", DataConfig(test_key=3))
+
+
 def test_npy_uint8_flat_images_are_scaled_and_drawable(tmp_path):
     np.save(tmp_path / "m.npy", np.full((10, 16), 255, np.uint8))
     d = load(tmp_path / "m.npy", DataConfig(val_fraction=0, test_fraction=0))

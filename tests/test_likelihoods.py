@@ -39,6 +39,23 @@ def test_bernoulli_matches_scipy():
     assert px.event_shape == (D,) and px.batch_shape == (B,)
 
 
+
+@pytest.mark.parametrize("event_shape", [(D,), (1, 3, 4)])
+def test_bernoulli_scored_against_several_decodings_matches_scipy(event_shape):
+    """The importance-weighted estimator's call: logits (k, B, *event) against data (B, *event) takes a
+    matrix-vector path of its own; it must give the same log-probabilities (and torch's for grey values)."""
+    k, n_event = 5, len(event_shape)
+    h = torch.randn(k, B, 1, *event_shape, dtype=torch.float64).float() * 4
+    x = (torch.rand(B, *event_shape) > 0.5).float()
+    px = BernoulliLikelihood()(h, n_event)
+    p = special.expit(np64(h[:, :, 0]))
+    ref = stats.bernoulli.logpmf(np64(x)[None], p).reshape(k, B, -1).sum(-1)
+    np.testing.assert_allclose(np64(px.log_prob(x)), ref, rtol=1e-5)
+    grey = torch.rand(B, *event_shape)
+    torch_ref = torch.distributions.Independent(
+        torch.distributions.Bernoulli(logits=h[:, :, 0], validate_args=False), n_event)
+    torch.testing.assert_close(px.log_prob(grey), torch_ref.log_prob(grey), rtol=1e-5, atol=1e-4)
+    assert px.log_prob(x.expand(k, *x.shape)).shape == (k, B)  # the same call without broadcasting
 @pytest.mark.parametrize("scale", ["predicted", "learned", "shared", 0.7])
 def test_gaussian_matches_scipy(scale):
     """log N(x | loc, sd) against scipy, with the scale computed here by hand (not by the library)."""

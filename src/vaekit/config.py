@@ -70,7 +70,7 @@ class TrainConfig:
     precision: str = "auto"  # "auto" (measured rule, see vaekit.runtime), "fp32", "bf16", "fp16"
     progress: bool = True
     eval_batch_size: int = 1024
-    threads: int = 0  # CPU threads during fit: 0 = auto (1 on <= 2 cores), -1 = all cores
+    threads: int = 0  # CPU threads during fit: 0 = auto (on <= 2 cores a short probe decides), -1 = all cores
     compile: bool = False  # torch.compile the model for training (opt-in: see benchmarks/results/speed.md)
 
 

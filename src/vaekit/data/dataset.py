@@ -27,6 +27,10 @@ class DataConfig:
     source: str = "digits"  # a built-in name ("digits") or a path: file or image folder
     format: str = "auto"  # auto (from the extension), npy, npz, csv, parquet, idx, mat, images
     key: str = ""  # npz key or .mat variable; "" = x, X, train, data, else the first array
+    # npz keys / .mat variables holding ready-made validation and test sets (e.g. "valid", "test" of the
+    # static binarized MNIST file); when given, the split fractions are not used for that split
+    val_key: str = ""
+    test_key: str = ""
     label: str = ""  # csv/parquet column, npz/mat key, or a labels file (.npy or IDX)
     val_fraction: float = 0.1
     test_fraction: float = 0.1
@@ -110,6 +114,13 @@ def load(source: str | Path | None = None, config: DataConfig | None = None, *,
         raw = read_source(path, format=cfg.format, key=cfg.key, label=cfg.label,
                           image_size=tuple(cfg.image_size), grayscale=cfg.grayscale)
         name = path.stem.removesuffix(".idx") if path.suffix == ".gz" else path.stem
+    given = {}  # ready-made splits: "val" / "test" -> their examples, read from the same file
+    for split, key in (("val", cfg.val_key), ("test", cfg.test_key)):
+        if key:
+            if source in BUILTINS or cfg.label:
+                raise ValueError(f"data.{split}_key needs a data file (npz or mat) without data.label; "
+                                 f"leave data.{split}_key empty and use data.{split}_fraction instead.")
+            given[split] = read_source(path, format=cfg.format, key=key).x
     n = len(raw.x)
     if raw.y is not None and np.ndim(raw.y) == 2 and 1 in np.shape(raw.y):  # a (1, N) or (N, 1) label array
         raw = Raw(raw.x, np.asarray(raw.y).ravel(), raw.class_names)
@@ -118,7 +129,10 @@ def load(source: str | Path | None = None, config: DataConfig | None = None, *,
     if cfg.max_examples > 0 and n > cfg.max_examples:
         raw, n = Raw(raw.x[: cfg.max_examples], None if raw.y is None else raw.y[: cfg.max_examples],
                      raw.class_names), cfg.max_examples
-    train, val, test = split_indices(n, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    train, val, test = split_indices(n, 0.0 if "val" in given else cfg.val_fraction,
+                                     0.0 if "test" in given else cfg.test_fraction, cfg.seed)
+    if given:
+        raw, train, val, test = with_given_splits(raw, train, val, test, given)
     y, class_names = encode_labels(raw)
     x, meta = preprocess(raw.x, train, cfg, table, name)
     if meta.kind != "table":  # tables: missing cells are NaN, masked out by the table likelihood
@@ -133,13 +147,31 @@ def load(source: str | Path | None = None, config: DataConfig | None = None, *,
     return Dataset(parts[0][0], parts[1][0], parts[2][0], parts[0][1], parts[1][1], parts[2][1], meta)
 
 
+def with_given_splits(raw: Raw, train, val, test, given: dict):
+    """Append ready-made validation / test examples after the file's main array and point the split
+    indices at them; the main array keeps its seeded partition for a split not given."""
+    parts, shapes = [np.asarray(raw.x)], {np.shape(raw.x)[1:]}
+    index = {"val": val, "test": test}
+    start = len(parts[0])
+    for split, x in given.items():
+        x = np.asarray(x)
+        shapes.add(x.shape[1:])
+        index[split] = np.arange(start, start + len(x))
+        parts.append(x)
+        start += len(x)
+    if len(shapes) > 1:
+        raise ValueError(f"The ready-made splits have other example shapes than the training array ({sorted(shapes)}); "
+                         "use arrays of one shape.")
+    return Raw(np.concatenate(parts)), train, index["val"], index["test"]
+
+
 def check_data_config(cfg: DataConfig) -> DataConfig:
     """Every data setting's type and range; one sentence names a bad value."""
     from vaekit import checks as c
 
     c.choice("data.binarize", cfg.binarize, ("none", "threshold", "sample"))
     c.choice("data.format", cfg.format, ("auto", "npy", "npz", "csv", "parquet", "idx", "mat", "images"))
-    for name in ("key", "label"):
+    for name in ("key", "label", "val_key", "test_key"):
         if not isinstance(getattr(cfg, name), str):
             raise ValueError(f"data.{name} must be text, got {getattr(cfg, name)!r}.")
     size = cfg.image_size if isinstance(cfg.image_size, (list, tuple)) else (cfg.image_size,)
