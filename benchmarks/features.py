@@ -57,6 +57,12 @@ VARIANTS = {
                        {"likelihood": "bernoulli", "epochs": 20}, True),
     "conv-bernoulli-beta0.5": ("28x28 images (conv network), likelihood='bernoulli', beta=0.5, epochs=20",
                                {"likelihood": "bernoulli", "beta": 0.5, "epochs": 20}, True),
+    "conv-bernoulli-lr2e-3": ("28x28 images (conv network), likelihood='bernoulli', lr=2e-3, epochs=20",
+                              {"likelihood": "bernoulli", "lr": 2e-3, "epochs": 20}, True),
+    "conv-bernoulli-mixture": ("28x28 images (conv network), likelihood='bernoulli', prior='mixture', epochs=20",
+                               {"likelihood": "bernoulli", "prior": "mixture", "epochs": 20}, True),
+    "conv-bernoulli-ch64": ("28x28 images (conv network, channels 64 and 128), likelihood='bernoulli', epochs=20",
+                            {"likelihood": "bernoulli", "channels": (64, 128), "epochs": 20}, True),
 }
 
 
@@ -99,7 +105,9 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=DATA / "mnist_partial")
     p.add_argument("--dims", type=int, nargs="+", default=list(DIMS))
-    p.add_argument("--variants", nargs="+", default=["images", "images-beta0.5", "conv-bernoulli", "conv-bernoulli-beta0.5"],
+    p.add_argument("--variants", nargs="+", default=["images", "conv-bernoulli", "conv-bernoulli-beta0.5",
+                                                     "conv-bernoulli-lr2e-3", "conv-bernoulli-mixture",
+                                                     "conv-bernoulli-ch64"],
                    choices=sorted(VARIANTS), help="VAE variants compared on the validation split")
     p.add_argument("--select-dim", type=int, default=32, help="latent size of the validation comparison")
     p.add_argument("--val", type=int, default=1500, help="training images held out for validation")

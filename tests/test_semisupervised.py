@@ -153,6 +153,27 @@ def test_class_prior_is_the_labelled_shares_and_is_used_for_sampling_and_density
         SemiSupervisedClassifier(class_prior="data").fit(X_train, y)
 
 
+def test_a_learned_class_prior_starts_at_the_labelled_shares_trains_and_reloads(data, tmp_path):
+    """class_prior="learned": p(y) is a weight of the model (softmax of K logits) that starts at the
+    labelled shares and is fitted with the rest, unlabelled rows included; it is saved with the weights."""
+    X_train, y_full = data[0], data[5]
+    y = np.full(len(X_train), -1)
+    y[np.flatnonzero(y_full == 3)[:24]], y[np.flatnonzero(y_full == 9)[:4]] = 3, 9
+    kw = {"method": "m2", "latent_dim": 2, "hidden": (32,), "random_state": 0, "class_prior": "learned"}
+    start = SemiSupervisedClassifier(**kw, epochs=1, lr=1e-12).fit(X_train, y)  # (almost) no step taken
+    np.testing.assert_allclose(start.model_.log_class_prior.detach().numpy(), np.log([25 / 30, 5 / 30]), rtol=1e-5)
+    clf = SemiSupervisedClassifier(**kw, epochs=3, lr=0.05).fit(X_train, y)
+    p = clf.model_.log_class_prior.detach().exp().numpy()
+    assert "class_logits" in dict(clf.model_.named_parameters())
+    assert abs(p.sum() - 1) < 1e-6 and np.abs(p - [25 / 30, 5 / 30]).max() > 1e-3  # trained away from its start
+    clf.save(tmp_path / "learned")
+    back = SemiSupervisedClassifier.load(tmp_path / "learned")
+    np.testing.assert_allclose(back.model_.log_class_prior.detach().exp().numpy(), p, rtol=1e-6)
+    np.testing.assert_allclose(back.predict_proba(X_train[:5]), clf.predict_proba(X_train[:5]), rtol=1e-5)
+    fixed = SemiSupervisedClassifier(**{**kw, "class_prior": "labelled"}, epochs=3, lr=0.05).fit(X_train, y)
+    assert "class_logits" not in dict(fixed.model_.named_parameters())
+
+
 def test_m2_trains_through_the_one_loop_seeded_with_a_labelled_plan(tmp_path):
     """M2 trains through ``vaekit.fit`` with its objective and a labelled/unlabelled plan: the loss falls,
     the same seed gives the same weights, and an interrupted run resumes to the same weights."""

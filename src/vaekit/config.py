@@ -246,7 +246,8 @@ def build_m2(cfg: ModelConfig) -> nn.Module:
     if cfg.input_scale != 1.0:
         layers.insert(0, Scale(cfg.input_scale))
     return SemiSupervisedVAE(vae, nn.Sequential(*layers), n_classes=cfg.n_classes,
-                             class_prior=cfg.options.get("class_prior"))  # p(y); absent: uniform
+                             class_prior=cfg.options.get("class_prior"),  # p(y) (its start if learned); absent: uniform
+                             learn_class_prior=bool(cfg.options.get("learn_class_prior", False)))
 
 
 class Scale(nn.Module):

@@ -161,7 +161,8 @@ class SemiSupervisedVAE(ConditionalVAE):
     (``vaekit.apps.semisupervised``) sums over y for unlabelled rows.
     """
 
-    def __init__(self, vae: VAE, classifier: nn.Module, *, n_classes: int, class_prior=None):
+    def __init__(self, vae: VAE, classifier: nn.Module, *, n_classes: int, class_prior=None,
+                 learn_class_prior: bool = False):
         super().__init__(vae, n_classes=n_classes)
         self.classifier = classifier
         p = torch.full((self.n_classes,), 1.0 / self.n_classes) if class_prior is None \
@@ -169,8 +170,16 @@ class SemiSupervisedVAE(ConditionalVAE):
         if p.shape != (self.n_classes,) or not bool((p > 0).all()) or abs(float(p.sum()) - 1.0) > 1e-4:
             raise ValueError(f"class_prior must be {self.n_classes} positive probabilities summing to 1, got "
                              f"{p.tolist()}.")
-        # log p(y), the generative model's class prior; rebuilt from the model config, not stored in the weights
-        self.register_buffer("log_class_prior", (p / p.sum()).log(), persistent=False)
+        if learn_class_prior:  # p(y) = softmax(logits), trained with the model (its maximum-likelihood value)
+            self.class_logits = nn.Parameter((p / p.sum()).log())
+        else:  # fixed: rebuilt from the model config, not stored in the weights
+            self.register_buffer("fixed_log_class_prior", (p / p.sum()).log(), persistent=False)
+
+    @property
+    def log_class_prior(self) -> torch.Tensor:
+        """log p(y), (K,): the generative model's class prior."""
+        logits = getattr(self, "class_logits", None)
+        return torch.log_softmax(logits, 0) if logits is not None else self.fixed_log_class_prior
 
     def sample_labels(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """y ~ p(y), (n,) on the CPU."""
