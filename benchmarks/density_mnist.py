@@ -346,7 +346,7 @@ def write_table(rows_path: Path, out: Path) -> None:
                   f"images; even rows: means of p(x|z) at the posterior mean) of model ({shown[0]}), drawn with "
                   f"`python benchmarks/density_mnist.py --config {shown[0]} --pictures-only`:", "",
                   "![samples](density_mnist_samples.png) ![reconstructions](density_mnist_reconstructions.png)"]
-    lines += ["", "## Targets (issue 5)", ""]
+    lines += ["", "## Targets (issues 5 and 18)", ""]
     for r in rows:
         target = TARGETS.get(r["config"])
         if target is not None:
