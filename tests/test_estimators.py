@@ -1,5 +1,7 @@
 """The scikit-learn front door: conventions, shapes, units, bad input, an end-to-end quality floor."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -89,8 +91,13 @@ def test_grey_images_get_one_standardisation_and_one_shared_scale(digits):
     assert len(set(a.inputs_.scale[0])) == 1 and a.inputs_.scale[0][0] == pytest.approx(float(X.max() - X.min()))
     np.testing.assert_allclose(b.score_samples(images[:20] * 10), a.score_samples(images[:20]) - 64 * np.log(10),
                                rtol=1e-3, atol=1e-2)
-    flat = vaekit.VAE(latent_dim=2, hidden=(16,), epochs=1).fit(X)
+    with pytest.warns(UserWarning, match=r"flattened 8x8 images; pass them as an \(N, 8, 8\) array"):
+        flat = vaekit.VAE(latent_dim=2, hidden=(16,), epochs=1).fit(X)  # a user who flattened them is told
     assert flat.model_config_.gaussian_scale == "learned"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no such warning for images, or for a table of 64 real numbers
+        vaekit.VAE(latent_dim=2, channels=(4,), hidden=(16,), epochs=1).fit(images)
+        vaekit.VAE(latent_dim=2, hidden=(16,), epochs=1).fit(np.random.default_rng(0).normal(size=(50, 64)))
     chosen = vaekit.VAE(latent_dim=2, channels=(4,), hidden=(16,), epochs=1, gaussian_scale="learned").fit(images)
     assert chosen.model_.likelihood.raw_scale.shape == (1, 8, 8)
     with pytest.raises(ValueError, match="gaussian_scale"):

@@ -109,6 +109,19 @@ def fit_inputs(X, *, likelihood: str = "auto", name: str = "X") -> tuple[Inputs,
     return inputs, f"likelihood='{likelihood}' chose {chosen!r} ({reason})." if likelihood == "auto" else ""
 
 
+def flat_image_side(X, inputs: Inputs) -> int:
+    """The side of the square images a flat real-valued array seems to hold (0 if it does not): D a
+    square of at least 8 x 8 values, all in [0, 1] or whole numbers in 0..255, as pixels usually are."""
+    if inputs.kind != "array" or inputs.likelihood not in ("gaussian", "laplace") or len(inputs.input_shape) != 1:
+        return 0
+    X = check_array(X, name="X")
+    side = int(np.sqrt(X.shape[1]) + 0.5)
+    if side < 8 or side * side != X.shape[1] or not len(X) or X.min() < 0:
+        return 0
+    unit, levels = X.max() <= 1.0, X.max() <= 255 and bool(np.all(np.round(X) == X))
+    return side if unit or levels else 0
+
+
 def network_for(inputs: Inputs, choice: str = "auto") -> str:
     """The network for "auto": convolutional for images at least 4 pixels on a side, an MLP otherwise."""
     if choice != "auto":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from vaekit.estimators.inputs import (
     Inputs,
     check_array,
     fit_inputs,
+    flat_image_side,
     from_model,
     gaussian_scale,
     likelihood_options,
@@ -89,6 +91,11 @@ class VAE(TransformerMixin, Estimator):
     def fit(self, X, y=None, X_val=None):
         self._check_params()
         self.inputs_, message = fit_inputs(X, likelihood=self.likelihood)
+        side = flat_image_side(X, self.inputs_)
+        if side:  # standardising each pixel on its own wrecks the features of images (features.md: 47.9% vs 91.2%)
+            warnings.warn(f"X looks like flattened {side}x{side} images; pass them as an (N, {side}, {side}) array to "
+                          "get the image model (one scale for all pixels, a convolutional network), whose features "
+                          "are far better (benchmarks/results/features.md).", UserWarning, stacklevel=2)
         if message:
             log.info("vaekit.VAE: %s", message)
             if self.verbose:
