@@ -207,11 +207,10 @@ def from_run(run_dir: Path, trained_with: str):
     ``vaekit train`` run."""
     from vaekit.run import load_run
 
-    model, _, _ = load_run(run_dir)
+    model, cfg, _ = load_run(run_dir)
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines if line.strip()]
-    training = json.loads((run_dir / "config.json").read_text())["extra"]["training"]
-    stopped = "early stopping" if training.get("stopped_early") else "epoch limit"
+    stopped = "early stopping" if len(records) < cfg.train.epochs else "epoch limit"
     command_ = trained_with or f"vaekit train --config {run_dir / 'config.toml'}"
     return model, records, sum(r["seconds"] for r in records), stopped, command_
 

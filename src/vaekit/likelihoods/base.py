@@ -48,7 +48,11 @@ class Likelihood(nn.Module):
 
     def forward(self, h: torch.Tensor, event_dims: int) -> Distribution:
         params = h.float().unbind(-event_dims - 1)  # n_params tensors of shape (*batch, *event)
-        return independent(self.distribution(*params), event_dims)
+        return self.over_event(self.distribution(*params), event_dims)
+
+    def over_event(self, base: Distribution, event_dims: int) -> Distribution:
+        """The per-value distribution ``base`` as one over a whole example."""
+        return independent(base, event_dims)
 
     def distribution(self, *params: torch.Tensor) -> Distribution:
         raise NotImplementedError
@@ -66,9 +70,8 @@ class BernoulliLikelihood(Likelihood):
 
     name = "bernoulli"
 
-    def forward(self, h: torch.Tensor, event_dims: int) -> Distribution:
-        px = super().forward(h, event_dims)
-        return IndependentBernoulli(px.base_dist, event_dims) if event_dims else px
+    def over_event(self, base: Distribution, event_dims: int) -> Distribution:
+        return IndependentBernoulli(base, event_dims) if event_dims else base
 
     def distribution(self, logits):
         return Bernoulli(logits=logits, validate_args=False)
