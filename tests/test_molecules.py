@@ -156,6 +156,74 @@ def test_sequence_family_builds_through_the_registry_and_follows_the_model_recor
         build_model(ModelConfig(family=FAMILY, input_shape=(12,), hidden=(8, 16), n_categories=9, options={"bad": 1}))
 
 
+# -- SMILES syntax mask ------------------------------------------------------------------------------
+SYNTAX_TOKENS = [*tk.SPECIAL_NAMES, "C", "c", "N", "O", "[NH+]", "(", ")", "=", "#", "1", "2", "%10", "."]
+
+
+def syntax_walk(tokens):
+    """Feed tokens one by one; return the index of the first token the mask refuses (None: all allowed)."""
+    from vaekit.apps.molecules.grammar import SmilesSyntax
+
+    ids = {t: i for i, t in enumerate(SYNTAX_TOKENS)}
+    state = SmilesSyntax(SYNTAX_TOKENS, 1)
+    for i, t in enumerate([*tokens, "<end>"]):
+        j = ids[t]
+        if not bool(state.allowed()[0, j]):
+            return i
+        state.advance(torch.tensor([j]))
+    return None
+
+
+@pytest.mark.parametrize("smiles", ["CCO", "C(=O)(N)O", "c1ccccc1", "C1CC2CC1CC2", "C%10CC%10", "C=1CCC=1",
+                                    "[NH+](C)(C)C", "CC(C(C)C)C", "C.N", "N#C", "C1CC1(C)N", "C12CC1CC2",
+                                    "C1CC(CC1)C"])
+def test_syntax_mask_allows_every_valid_smiles(smiles):
+    assert syntax_walk(tk.smiles_tokens(smiles)) is None
+    assert tk.to_mol(smiles) is not None
+
+
+@pytest.mark.parametrize("smiles, refused_at", [
+    ("(C)", 0), ("=C", 0), ("1CC1", 0),  # nothing to attach to at the start
+    ("C(C", 3), ("C1CC", 4), ("CC=", 3),  # the end needs every branch and ring closed, no dangling bond
+    ("C11", 2),  # a ring label cannot close on the atom that opened it
+    ("C()", 2), ("C(=)", 3), ("C)C", 1),  # an empty branch, a bond into nothing, a close with none open
+    ("C(1)", 2), ("C==C", 2), ("C.(C)", 2),
+    ("C1C1", 3), ("C1(C1)", 4), ("C12CC21", 6),  # a ring bond repeating a bond: chained atoms, the same pair
+])
+def test_syntax_mask_refuses_what_smiles_forbids(smiles, refused_at):
+    assert syntax_walk(tk.smiles_tokens(smiles)) == refused_at
+    assert tk.to_mol(smiles) is None  # RDKit agrees these are not molecules
+
+
+@pytest.mark.parametrize("greedy, beam", [(False, False), (True, False), (False, True)])
+def test_masked_decoding_of_an_untrained_decoder_always_parses(greedy, beam):
+    from rdkit import Chem
+
+    from vaekit.apps.molecules.grammar import SmilesSyntax
+    from vaekit.nets_recurrent import GRUDecoder
+    from vaekit.sequence import beam_search, generate
+
+    torch.manual_seed(0)
+    dec = GRUDecoder(len(SYNTAX_TOKENS), 4, embed_dim=8, hidden=16)
+    with torch.no_grad():
+        dec.out.bias[2] += 1.0  # the end token likelier, so that greedy rows end
+    z = torch.randn(200, 4) * 3
+    mask = SmilesSyntax.factory(SYNTAX_TOKENS, close_after=20)  # after 20 tokens only closing moves
+    vocab = tk.Vocabulary(SYNTAX_TOKENS)
+    for constraint in (None, mask):
+        if beam:
+            rows = beam_search(dec, z, width=3, max_len=60, exclude=(3,), constraint=constraint)
+        else:
+            rows = generate(dec, z, greedy=greedy, max_len=60, exclude=(3,), constraint=constraint)
+        ended = (rows == 2).any(-1) & ((rows == 2).float().argmax(-1) < 60)
+        parsed = [Chem.MolFromSmiles("".join(t), sanitize=False) is not None for t in vocab.decode(rows)]
+        ok = sum(p for p, e in zip(parsed, ended.tolist()) if e)
+        if constraint is None:
+            assert ok < int(ended.sum()) or int(ended.sum()) < 20  # random weights write broken SMILES ...
+        else:
+            assert int(ended.sum()) >= 150 and ok == int(ended.sum())  # ... and never with the mask
+
+
 # -- MoleculeVAE ---------------------------------------------------------------------------------------
 def small_vae(**kw):
     args = {"latent_dim": 8, "hidden": (32, 64), "embed_dim": 16, "epochs": 120, "batch_size": 8, "lr": 3e-3, "k": 8,
@@ -234,6 +302,17 @@ def test_smiles_representation_fits_and_decodes():
     vae = small_vae(representation="smiles", epochs=2).fit(MOLECULES[:20])
     assert all(t in vae.vocabulary_.tokens for t in ("C", "O", "("))
     assert len(vae.sample(10, random_state=0)) == 10
+    strings = vae.sample(50, random_state=0, strings=True)  # the syntax mask is on by default for SMILES
+    assert all(syntax_walk_ok(s, 2 * vae.max_train_tokens_) for s in strings if s)
+    unmasked = vae.set_params(syntax_mask=False).sample(50, random_state=0, strings=True)
+    assert unmasked != strings
+
+
+def syntax_walk_ok(smiles, cap):
+    """The string parses, or decoding stopped it at the length cap."""
+    from rdkit import Chem
+
+    return Chem.MolFromSmiles(smiles, sanitize=False) is not None or len(tk.smiles_tokens(smiles)) >= cap
 
 
 def test_property_head_and_optimisation_improve_with_rdkit_values(fitted):
@@ -287,6 +366,8 @@ def test_cli_fit_sample_evaluate_optimize(tmp_path, capsys):
     new = tmp_path / "new.smi"
     assert cli_main(["molecules", "sample", str(model), "-n", "25", "--out", str(new)]) == 0
     assert len(new.read_text().splitlines()) == 25
+    plain = tmp_path / "plain.smi"  # accepted for any model; it changes SMILES models only
+    assert cli_main(["molecules", "sample", str(model), "-n", "5", "--out", str(plain), "--no-syntax-mask"]) == 0
     assert cli_main(["molecules", "evaluate", str(new), "--train", str(data)]) == 0
     assert '"valid"' in capsys.readouterr().out
     better = tmp_path / "better.csv"

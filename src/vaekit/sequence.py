@@ -19,6 +19,7 @@ greedy decoding and beam search, each on a batch of latent vectors.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -59,6 +60,21 @@ def _forbid(logits: torch.Tensor, ids: tuple[int, ...]) -> torch.Tensor:
     mask = torch.zeros(logits.shape[-1], dtype=torch.bool, device=logits.device)
     mask[list(ids)] = True
     return logits.masked_fill(mask, float("-inf"))
+
+
+class Constraint(Protocol):
+    """(N, device) -> a state for N rows being decoded: ``allowed()`` (N, V) bool, ``advance(tokens (N,))``
+    (padding for a finished row), ``reorder(index (N,))`` (beam search)."""
+
+    def __call__(self, n: int, device) -> Any: ...
+
+
+def _restrict(logits: torch.Tensor, allowed: torch.Tensor, end: int) -> torch.Tensor:
+    """Logits with the tokens a constraint does not allow made impossible; a row that allows nothing
+    may end."""
+    allowed = allowed & (logits > float("-inf"))
+    allowed[~allowed.any(-1), end] = True
+    return logits.masked_fill(~allowed, float("-inf"))
 
 
 class AutoregressiveCategorical(Distribution):
@@ -153,9 +169,11 @@ class AutoregressiveCategorical(Distribution):
 @torch.no_grad()
 def generate(decoder: nn.Module, z: torch.Tensor, *, specials: SpecialTokens = SpecialTokens(),
              greedy: bool = False, temperature: float = 1.0, max_len: int = 200,
-             exclude: tuple[int, ...] = ()) -> torch.Tensor:
+             exclude: tuple[int, ...] = (), constraint: Constraint | None = None) -> torch.Tensor:
     """One row per latent vector z (N, L): sampled (``greedy=False``) or greedy tokens, ended by the
-    end token (forced after ``max_len`` tokens) and padded. Returns (N, T) long."""
+    end token (forced after ``max_len`` tokens) and padded. Returns (N, T) long. ``constraint`` (a
+    function (N, device) -> state with ``allowed()`` (N, V) bool, ``advance(tokens)`` and
+    ``reorder(index)``, e.g. a grammar) limits each step to the tokens it allows."""
     if temperature <= 0 and not greedy:
         raise ValueError(f"temperature must be > 0, got {temperature}.")
     s = specials
@@ -163,10 +181,13 @@ def generate(decoder: nn.Module, z: torch.Tensor, *, specials: SpecialTokens = S
     h = decoder.initial_state(z)
     token = torch.full((N,), s.start, dtype=torch.long, device=z.device)
     done = torch.zeros(N, dtype=torch.bool, device=z.device)
+    state = constraint(N, z.device) if constraint is not None else None
     out = []
     for t in range(max_len + 1):
         logits, h = decoder.step(token, h, z)
         logits = _forbid(logits.float(), (s.pad, s.start, *exclude))
+        if state is not None:
+            logits = _restrict(logits, state.allowed(), s.end)
         if t == max_len:
             token = torch.full_like(token, s.end)
         elif greedy:
@@ -174,6 +195,8 @@ def generate(decoder: nn.Module, z: torch.Tensor, *, specials: SpecialTokens = S
         else:
             token = torch.multinomial((logits / temperature).softmax(-1), 1).squeeze(-1)
         token = token.masked_fill(done, s.pad)
+        if state is not None:
+            state.advance(token)
         out.append(token)
         done |= token == s.end
         if bool(done.all()):
@@ -183,8 +206,10 @@ def generate(decoder: nn.Module, z: torch.Tensor, *, specials: SpecialTokens = S
 
 @torch.no_grad()
 def beam_search(decoder: nn.Module, z: torch.Tensor, *, specials: SpecialTokens = SpecialTokens(),
-                width: int = 5, max_len: int = 200, exclude: tuple[int, ...] = ()) -> torch.Tensor:
-    """Beam search over log p(x|z) (summed, not length-normalised). Returns (N, T) long rows."""
+                width: int = 5, max_len: int = 200, exclude: tuple[int, ...] = (),
+                constraint: Constraint | None = None) -> torch.Tensor:
+    """Beam search over log p(x|z) (summed, not length-normalised), each step limited to the tokens
+    ``constraint`` allows (see ``generate``). Returns (N, T) long rows."""
     s = specials
     N, W = z.shape[0], int(width)
     zw = z.repeat_interleave(W, 0)  # (N*W, L)
@@ -194,9 +219,13 @@ def beam_search(decoder: nn.Module, z: torch.Tensor, *, specials: SpecialTokens 
     score[:, 0] = 0.0  # all beams start identical: keep one
     done = torch.zeros(N, W, dtype=torch.bool, device=z.device)
     history = torch.zeros(N, W, 0, dtype=torch.long, device=z.device)
+    state = constraint(N * W, z.device) if constraint is not None else None
     for t in range(max_len + 1):
         logits, h = decoder.step(token, h, zw)
-        log_p = _forbid(logits.float(), (s.pad, s.start, *exclude)).log_softmax(-1).view(N, W, -1)
+        logits = _forbid(logits.float(), (s.pad, s.start, *exclude))
+        if state is not None:
+            logits = _restrict(logits, state.allowed(), s.end)
+        log_p = logits.log_softmax(-1).view(N, W, -1)
         V = log_p.shape[-1]
         if t == max_len:
             log_p = torch.full_like(log_p, float("-inf"))
@@ -213,6 +242,9 @@ def beam_search(decoder: nn.Module, z: torch.Tensor, *, specials: SpecialTokens 
         done = done.gather(1, beam) | (token2 == s.end)
         flat = (beam + torch.arange(N, device=z.device).unsqueeze(-1) * W).view(-1)
         h = h[:, flat] if h.dim() == 3 else h[flat]
+        if state is not None:
+            state.reorder(flat)
+            state.advance(token2.view(-1))  # a finished beam's padding leaves its state as it is
         token = token2.view(-1).masked_fill(done.view(-1), s.end)
         if bool(done.all()):
             break

@@ -100,6 +100,8 @@ def run_fit(args) -> int:
 
 def run_sample(args) -> int:
     vae = load_model(args.model_dir)
+    if args.no_syntax_mask:
+        vae.set_params(syntax_mask=False)
     out = Path(args.out)
     check_new(out, args.overwrite)
     if args.n < 1:
@@ -179,6 +181,9 @@ def add_commands(subparsers) -> None:
     s.add_argument("-n", type=int, default=1000)
     s.add_argument("--out", required=True, help="SMILES file to write (one per line)")
     s.add_argument("--temperature", type=float, default=1.0)
+    s.add_argument("--no-syntax-mask", action="store_true",
+                   help="SMILES models: sample every token from the model as it is, without the mask that keeps "
+                        "branches and rings well formed")
     s.add_argument("--seed", type=int, default=0)
     add_overwrite(s, "--out")
     e = command(sub, "evaluate", run_evaluate, "MOSES metrics of a file of generated molecules.",
