@@ -55,6 +55,13 @@ def test_tokens_round_trip_to_the_same_molecule(rep):
         assert tk.from_tokens(tk.to_tokens(c, rep), rep) == c
 
 
+def test_kekule_form_has_no_aromatic_atoms_and_one_string_per_molecule():
+    for a, b in [("c1ccccc1O", "Oc1ccccc1"), ("Cc1cc[nH]c1", "Cc1c[nH]cc1")]:
+        ka, kb = tk.kekule(tk.canonical(a)), tk.kekule(tk.canonical(b))
+        assert ka == kb and not any(ch in ka for ch in "cno")  # same molecule, same Kekule string
+        assert "=" in ka and tk.canonical(ka) == tk.canonical(a)
+
+
 def test_vocabulary_maps_unseen_tokens_to_the_unknown_slot_without_a_length_cap():
     vocab = tk.Vocabulary.learn([["C", "O"], ["C", "C"]])
     assert vocab.tokens[:4] == list(tk.SPECIAL_NAMES) and vocab.tokens[4] == "C"
@@ -157,15 +164,16 @@ def test_sequence_family_builds_through_the_registry_and_follows_the_model_recor
 
 
 # -- SMILES syntax mask ------------------------------------------------------------------------------
-SYNTAX_TOKENS = [*tk.SPECIAL_NAMES, "C", "c", "N", "O", "[NH+]", "(", ")", "=", "#", "1", "2", "%10", "."]
+SYNTAX_TOKENS = [*tk.SPECIAL_NAMES, "C", "c", "N", "O", "[NH+]", "(", ")", "=", "#", "1", "2", "%10", ".", "F", "S",
+                 "[O-]", "[N+]"]
 
 
-def syntax_walk(tokens):
+def syntax_walk(tokens, valence=False):
     """Feed tokens one by one; return the index of the first token the mask refuses (None: all allowed)."""
     from vaekit.apps.molecules.grammar import SmilesSyntax
 
     ids = {t: i for i, t in enumerate(SYNTAX_TOKENS)}
-    state = SmilesSyntax(SYNTAX_TOKENS, 1)
+    state = SmilesSyntax(SYNTAX_TOKENS, 1, valence=valence)
     for i, t in enumerate([*tokens, "<end>"]):
         j = ids[t]
         if not bool(state.allowed()[0, j]):
@@ -179,7 +187,25 @@ def syntax_walk(tokens):
                                     "C1CC(CC1)C"])
 def test_syntax_mask_allows_every_valid_smiles(smiles):
     assert syntax_walk(tk.smiles_tokens(smiles)) is None
+    assert syntax_walk(tk.smiles_tokens(smiles), valence=True) is None
     assert tk.to_mol(smiles) is not None
+
+
+@pytest.mark.parametrize("smiles", ["CS(=O)(=O)N", "C[N+](=O)[O-]", "C=1CCC=1", "C1=CC=CC=C1", "N#CC(F)(F)F",
+                                    "O=C=O", "C(C)(C)(C)C", "FC(F)=C(F)F", "[NH+]1CCCC1", "C1CC=1"])
+def test_valence_mask_allows_molecules_at_their_full_valence(smiles):
+    assert syntax_walk(tk.smiles_tokens(smiles), valence=True) is None
+    assert tk.to_mol(smiles) is not None
+
+
+@pytest.mark.parametrize("smiles, refused_at", [
+    ("F(C)C", 4), ("C=N#C", 3), ("CC(C)(C)(C)C", 11), ("O=C=O=C", 5), ("C1=CC=C1=O", 8),
+    ("[O-]C=[O-]", 3), ("N1(C)CC=1", 8),
+])
+def test_valence_mask_refuses_an_atom_past_its_valence(smiles, refused_at):
+    assert syntax_walk(tk.smiles_tokens(smiles)) is None  # the syntax alone allows it ...
+    assert syntax_walk(tk.smiles_tokens(smiles), valence=True) == refused_at
+    assert tk.to_mol(smiles) is None  # ... RDKit does not
 
 
 @pytest.mark.parametrize("smiles, refused_at", [
@@ -216,7 +242,7 @@ def test_masked_decoding_of_an_untrained_decoder_always_parses(greedy, beam):
         else:
             rows = generate(dec, z, greedy=greedy, max_len=60, exclude=(3,), constraint=constraint)
         ended = (rows == 2).any(-1) & ((rows == 2).float().argmax(-1) < 60)
-        parsed = [Chem.MolFromSmiles("".join(t), sanitize=False) is not None for t in vocab.decode(rows)]
+        parsed = [bool(t) and Chem.MolFromSmiles("".join(t), sanitize=False) is not None for t in vocab.decode(rows)]
         ok = sum(p for p, e in zip(parsed, ended.tolist()) if e)
         if constraint is None:
             assert ok < int(ended.sum()) or int(ended.sum()) < 20  # random weights write broken SMILES ...
@@ -306,6 +332,15 @@ def test_smiles_representation_fits_and_decodes():
     assert all(syntax_walk_ok(s, 2 * vae.max_train_tokens_) for s in strings if s)
     unmasked = vae.set_params(syntax_mask=False).sample(50, random_state=0, strings=True)
     assert unmasked != strings
+
+
+def test_kekule_smiles_with_the_mask_samples_valid_molecules():
+    vae = small_vae(representation="kekule_smiles", epochs=2).fit(MOLECULES)
+    assert not any(t[:1].islower() for t in vae.vocabulary_.tokens[4:])  # no aromatic atoms: valences are exact
+    masked = vae.sample(100, random_state=0)
+    plain = vae.set_params(syntax_mask=False).sample(100, random_state=0)
+    assert sum(m is not None for m in masked) >= 90 > sum(m is not None for m in plain) + 30
+    assert all(m == tk.canonical(m) for m in masked if m)  # molecules come back as canonical (aromatic) SMILES
 
 
 def syntax_walk_ok(smiles, cap):

@@ -166,7 +166,7 @@ def add_commands(subparsers) -> None:
                 "  vaekit molecules fit smiles.txt --out mol/ --representation smiles --max-minutes 30")
     f.add_argument("data", help="SMILES file (one per line) or CSV with a SMILES column")
     f.add_argument("--out", required=True, help="directory for the model and report.md")
-    f.add_argument("--representation", choices=("selfies", "smiles"), default="selfies")
+    f.add_argument("--representation", choices=("selfies", "smiles", "kekule_smiles"), default="selfies")
     f.add_argument("--latent-dim", type=int, default=64)
     f.add_argument("--epochs", default="auto", help="number of epochs, or auto (about 6000 steps)")
     f.add_argument("--max-minutes", type=float, default=None, help="stop training after this many minutes")

@@ -77,9 +77,11 @@ class MoleculeVAE(Estimator):
     steps; ``max_minutes`` stops training after the epoch in which that time has passed (``budget_clock``:
     "wall" time, or the process's "cpu" time).
     ``precision="fp32"`` by default: on a CPU with bf16 units, autocast made the GRU step 2x slower.
-    ``syntax_mask`` (SMILES only): decoding and sampling allow at each step only the tokens the SMILES
-    grammar permits next (``vaekit.apps.molecules.grammar``), so no string ends with a branch or ring
-    open; the likelihoods stay the unconstrained model's.
+    ``syntax_mask`` (SMILES forms only): decoding and sampling allow at each step only the tokens the
+    SMILES grammar permits next and that keep every atom within its valence
+    (``vaekit.apps.molecules.grammar``); the likelihoods stay the unconstrained model's.
+    ``representation="kekule_smiles"`` writes each molecule as its canonical Kekule SMILES (no aromatic
+    atoms), where that valence count is exact: sampled molecules are then almost always valid.
     """
 
     PARAMS = {
@@ -207,8 +209,9 @@ class MoleculeVAE(Estimator):
         dec, out = self.model_.decoder, []
         keep = (tk.SPECIALS.unknown,)
         grammar = None
-        if self.representation == "smiles" and getattr(self, "syntax_mask", True):
-            grammar = SmilesSyntax.factory(self.vocabulary_.tokens, tk.SPECIALS, close_after=self.max_train_tokens_)
+        if self.representation in tk.SMILES_FORMS and getattr(self, "syntax_mask", True):
+            grammar = SmilesSyntax.factory(self.vocabulary_.tokens, tk.SPECIALS, close_after=self.max_train_tokens_,
+                                           valence=True)
         with self._runtime(), torch.inference_mode(), torch.random.fork_rng(devices=[]):
             if random_state is not None:
                 torch.manual_seed(random_state)

@@ -21,7 +21,8 @@ from vaekit.sequence import SpecialTokens
 
 SPECIAL_NAMES = ("<pad>", "<start>", "<end>", "<unk>")  # ids 0..3, as SpecialTokens()
 SPECIALS = SpecialTokens()
-REPRESENTATIONS = ("selfies", "smiles")
+REPRESENTATIONS = ("selfies", "smiles", "kekule_smiles")
+SMILES_FORMS = ("smiles", "kekule_smiles")  # token rows that spell a SMILES string directly
 
 # Schwaller et al. 2019 (Molecular Transformer) SMILES regex; the final "." catches any other character
 # so that the tokens always join back into the input string.
@@ -59,6 +60,19 @@ def smiles_tokens(smiles: str) -> list[str]:
     return SMILES_REGEX.findall(smiles)
 
 
+def kekule(smiles: str) -> str:
+    """The canonical SMILES in Kekule form: alternating single and double bonds, no aromatic atoms
+    (RDKit's canonical atom order; the aromatic form comes back when the string is read again)."""
+    mol = to_mol(smiles)
+    if mol is None:
+        return smiles
+    try:
+        Chem.Kekulize(mol, clearAromaticFlags=True)
+    except Exception:  # not kekulisable: keep the aromatic form
+        return smiles
+    return Chem.MolToSmiles(mol, kekuleSmiles=True)
+
+
 def selfies_tokens(smiles: str) -> list[str]:
     """SELFIES tokens of a canonical SMILES. Molecules outside SELFIES' default valence rules are
     encoded without the check (``strict=False``); a molecule SELFIES cannot encode at all becomes
@@ -70,12 +84,14 @@ def selfies_tokens(smiles: str) -> list[str]:
 
 
 def to_tokens(smiles: str, representation: str) -> list[str]:
-    """Tokens of one canonical SMILES in ``representation`` ("selfies" or "smiles")."""
+    """Tokens of one canonical SMILES in ``representation`` ("selfies", "smiles" or "kekule_smiles")."""
     if representation == "selfies":
         return selfies_tokens(smiles)
     if representation == "smiles":
         return smiles_tokens(smiles)
-    raise ValueError(f"Unknown representation {representation!r}; choose 'selfies' or 'smiles'.")
+    if representation == "kekule_smiles":
+        return smiles_tokens(kekule(smiles))
+    raise ValueError(f"Unknown representation {representation!r}; choose one of {', '.join(REPRESENTATIONS)}.")
 
 
 def raw_string(tokens: Sequence[str], representation: str) -> str:
