@@ -344,16 +344,21 @@ def part_report(args) -> None:
         for row in opt["summary"]:
             d = row["threshold"]
             pub = JTVAE_PUBLISHED.get(round(d, 1), {})
+            any_ = row.get("success_any", math.nan)
             opt_rows.append(f"| {d:.1f} | {row['improvement_mean']:.2f} ± {row['improvement_std']:.2f} | "
                             f"{row['similarity_mean']:.2f} ± {row['similarity_std']:.2f} | {row['success']:.1%} | "
+                            f"{'–' if math.isnan(any_) else f'{any_:.1%}'} | "
                             f"{pub.get('improvement', '–')} | {pub.get('similarity', '–')} | "
                             f"{pub.get('success', math.nan):.1%} |")
             if round(d, 1) == 0.4:
                 pi = float(pub["improvement"].split()[0])
                 check("optimisation at similarity >= 0.4: mean improvement above JT-VAE's 0.84",
                       row["improvement_mean"], row["improvement_mean"] > pi)
-                check("optimisation at similarity >= 0.4: success above JT-VAE's 83.6%", row["success"],
-                      row["success"] > pub["success"])
+                if not math.isnan(any_):
+                    check("optimisation at similarity >= 0.4: success (JT-VAE's definition: any different molecule "
+                          "at that similarity) above JT-VAE's 83.6%", any_, any_ > pub["success"])
+                check("optimisation at similarity >= 0.4: success with a higher penalised logP (stricter than "
+                      "JT-VAE's) above 83.6%", row["success"], row["success"] > pub["success"])
 
     if s and (args.work / "selfies_samples.smi").exists():
         grid = [x for x in (args.work / "selfies_samples.smi").read_text().splitlines() if x][:24]
@@ -416,10 +421,11 @@ def part_report(args) -> None:
                 + f"; on average {opt['candidates_mean']:.1f} distinct new molecules per start were scored with "
                 "RDKit (true penalised logP, not the head). "
                 "Improvement: mean ± std over all 800 starts (0 where nothing better was found); similarity: "
-                "over successes; success: a different molecule with higher penalised logP at that similarity. "
+                "over successes; success (improved): a different molecule with higher penalised logP at that "
+                "similarity; success (JT-VAE's definition): any different molecule at that similarity. "
                 f"Run time {opt['seconds'] / 60:.0f} min.", "",
-                "| similarity ≥ | improvement (vaekit) | similarity | success | JT-VAE improvement | JT-VAE similarity | JT-VAE success |",
-                "|---|---|---|---|---|---|---|", *opt_rows, "",
+                "| similarity ≥ | improvement (vaekit) | similarity | success (improved) | success (JT-VAE's definition) | JT-VAE improvement | JT-VAE similarity | JT-VAE success |",
+                "|---|---|---|---|---|---|---|---|", *opt_rows, "",
                 "JT-VAE: Jin et al. 2018, Table 3 (80 gradient steps with learning rate 2 on a jointly trained "
                 "property predictor, then a binary search along the path that decodes about 7 of its points: "
                 "`molopt/optimize.py` and `JTPropVAE.optimize` in github.com/wengong-jin/icml18-jtnn). Its success "
@@ -447,9 +453,12 @@ def part_report(args) -> None:
 
     readme = ["## Molecules", "",
               "`vaekit.MoleculeVAE` is a sequence VAE for molecules: SELFIES (default: every decoded string is a "
-              "molecule) or SMILES tokens, a vocabulary learned from the training molecules with an unknown-token "
-              "slot, a GRU decoder conditioned on z, exact autoregressive likelihoods in nats, MOSES metrics with "
-              "RDKit and fcd-torch, and latent property optimisation. Install with `pip install vaekit[molecules]`.",
+              "molecule) or SMILES tokens (aromatic, or Kekulé form with `representation=\"kekule_smiles\"`), a "
+              "vocabulary learned from the training molecules with an unknown-token slot, a GRU decoder conditioned "
+              "on z, exact autoregressive likelihoods in nats, MOSES metrics with RDKit and fcd-torch, and latent "
+              "property optimisation. SMILES decoding is masked by the SMILES grammar and by each atom's valence "
+              "(exact in Kekulé form, where aromatic atoms do not occur), so Kekulé SMILES samples are almost "
+              "always valid molecules. Install with `pip install vaekit[molecules]`.",
               "", "```python", "from vaekit import MoleculeVAE", "",
               "vae = MoleculeVAE().fit(smiles)              # invalid SMILES are reported and skipped",
               "new = vae.sample(1000)                       # canonical SMILES",
@@ -465,8 +474,8 @@ def part_report(args) -> None:
                  "overloaded machine): far from converged, so most targets were missed; the results file says how to "
                  "rerun with the intended budget.", ""] if max(r["epochs"] for r in runs.values()) < 10 else []),
               *(["Constrained optimisation of penalised logP (800 molecules), vaekit vs JT-VAE (Jin et al. 2018):", "",
-                 "| similarity ≥ | improvement (vaekit) | similarity | success | JT-VAE improvement | JT-VAE similarity | JT-VAE success |",
-                 "|---|---|---|---|---|---|---|", *opt_rows, ""] if opt else []),
+                 "| similarity ≥ | improvement (vaekit) | similarity | success (improved) | success (JT-VAE's definition) | JT-VAE improvement | JT-VAE similarity | JT-VAE success |",
+                 "|---|---|---|---|---|---|---|---|", *opt_rows, ""] if opt else []),
               "![sampled molecules](benchmarks/results/molecules_samples.png)", ""]
     (RESULTS / "molecules_readme_section.md").write_text("\n".join(readme))
     print("\n".join(out))

@@ -183,7 +183,7 @@ def add_commands(subparsers) -> None:
     s.add_argument("--temperature", type=float, default=1.0)
     s.add_argument("--no-syntax-mask", action="store_true",
                    help="SMILES models: sample every token from the model as it is, without the mask that keeps "
-                        "branches and rings well formed")
+                        "branches and rings well formed and every atom within its valence")
     s.add_argument("--seed", type=int, default=0)
     add_overwrite(s, "--out")
     e = command(sub, "evaluate", run_evaluate, "MOSES metrics of a file of generated molecules.",
