@@ -96,6 +96,18 @@ def test_npy_uint8_flat_images_are_scaled_and_drawable(tmp_path):
     assert float(d.x_train.max()) == 1.0 and d.meta.image_shape == (1, 4, 4) and d.meta.binary
 
 
+def test_as_images_reads_flat_square_rows_as_images_for_a_conv_network(tmp_path):
+    rng = np.random.default_rng(0)
+    tr, te = ((rng.random((n, 16)) > 0.5).astype(np.float32) for n in (20, 5))
+    np.savez(tmp_path / "f.npz", train=tr, test=te, odd=np.ones((5, 10)))
+    d = load(tmp_path / "f.npz", DataConfig(key="train", test_key="test", val_fraction=0.25, as_images=True))
+    assert d.x_train.shape == (15, 1, 4, 4) and d.meta.kind == "image" and d.meta.shape == (1, 4, 4)
+    assert torch.equal(d.x_test.reshape(5, 16), torch.from_numpy(te))  # the same pixels, row by row
+    assert load(tmp_path / "f.npz", DataConfig(key="train")).x_train.ndim == 2  # off by default
+    with pytest.raises(ValueError, match=r"data\.as_images reads flat rows of a square width.*10 values"):
+        load(tmp_path / "f.npz", DataConfig(key="odd", as_images=True))
+
+
 def test_binarize_threshold_and_seeded_sample():
     t = load("digits", DataConfig(binarize="threshold"))
     s1, s2 = (load("digits", DataConfig(binarize="sample")) for _ in range(2))

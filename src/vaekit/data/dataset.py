@@ -40,6 +40,7 @@ class DataConfig:
     grayscale: bool = False  # image folders: convert to one channel
     standardize: bool = True  # tables: numeric columns to zero mean, unit variance
     max_examples: int = 0  # > 0: keep only this many examples (before splitting), for quick runs
+    as_images: bool = False  # flat rows of a square width (e.g. 784 = 28 x 28): read as (N, 1, H, W) images
 
 
 @dataclass
@@ -182,7 +183,8 @@ def check_data_config(cfg: DataConfig) -> DataConfig:
         seed=c.integer("data.seed", cfg.seed, low=0),
         image_size=tuple(c.integer(f"data.image_size[{i}]", v, low=1) for i, v in enumerate(size)),
         grayscale=c.boolean("data.grayscale", cfg.grayscale), standardize=c.boolean("data.standardize", cfg.standardize),
-        max_examples=c.integer("data.max_examples", cfg.max_examples, low=0))
+        max_examples=c.integer("data.max_examples", cfg.max_examples, low=0),
+        as_images=c.boolean("data.as_images", cfg.as_images))
 
 
 def choose_likelihood(*, binary: bool, table: bool) -> tuple[str, str]:
@@ -237,8 +239,13 @@ def preprocess(x, train: np.ndarray, cfg: DataConfig, table: dict | None, name: 
     if x.ndim == 2:
         side = math.isqrt(x.shape[1])
         image_shape = (1, side, side) if side * side == x.shape[1] and side >= 4 else ()
-        names = [f"x{i}" for i in range(x.shape[1])]
-        return x, DataMeta(name, "array", x.shape[1:], names, image_shape=image_shape, scaling=scaling)
+        if cfg.as_images and not image_shape:
+            raise ValueError(f"data.as_images reads flat rows of a square width (e.g. 784 = 28 x 28) as images; "
+                             f"these rows have {x.shape[1]} values. Leave data.as_images off for this data.")
+        if not cfg.as_images:
+            names = [f"x{i}" for i in range(x.shape[1])]
+            return x, DataMeta(name, "array", x.shape[1:], names, image_shape=image_shape, scaling=scaling)
+        x = x.reshape(len(x), *image_shape)
     if x.ndim == 3:
         x = x[:, None]
     elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
