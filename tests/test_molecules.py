@@ -192,7 +192,10 @@ def test_syntax_mask_allows_every_valid_smiles(smiles):
 
 
 @pytest.mark.parametrize("smiles", ["CS(=O)(=O)N", "C[N+](=O)[O-]", "C=1CCC=1", "C1=CC=CC=C1", "N#CC(F)(F)F",
-                                    "O=C=O", "C(C)(C)(C)C", "FC(F)=C(F)F", "[NH+]1CCCC1", "C1CC=1"])
+                                    "O=C=O", "C(C)(C)(C)C", "FC(F)=C(F)F", "[NH+]1CCCC1", "C1CC=1",
+                                    # inside rings: side groups that end a branch (F, =O) while the ring is open
+                                    "C1CC(F)CC1", "O=C1CCC(=O)N1", "C1=CC(=O)C=CC1=O", "C1CC(C(=O)[O-])C1",
+                                    "C1CCC2(CC1)CC2", "C(C1)CC1"])
 def test_valence_mask_allows_molecules_at_their_full_valence(smiles):
     assert syntax_walk(tk.smiles_tokens(smiles), valence=True) is None
     assert tk.to_mol(smiles) is not None

@@ -181,11 +181,14 @@ class SmilesSyntax:
         bonded = k == BOND
         order = torch.where(bonded, self.pend, (self.attach >= 1).long())  # the bond a new atom arrives by
         start_ok = bonded | (self.attach < 1) | (rem >= 1)  # an implicit single bond needs room
-        # while a ring label is open the chain must go on to the atom that closes it: no step may leave
-        # the chain's end (or a branch root that the chain returns to) without a free bond
-        pending = self.ring_open.any(-1).long()  # (N,) 1: one free bond must remain
+        # while a ring label is open on the main chain (outside any branch), the chain must go on to the
+        # atom that closes it: no step there may leave the chain's end (or a branch root that the chain
+        # returns to) without a free bond. Inside a branch the chain can always close it and go back.
+        rings = self.ring_open.any(-1)
+        pending = (rings & (self.depth == 0)).long()
         atom_ok = (self.cap_of.unsqueeze(0) >= (order + pending).unsqueeze(-1)) & start_ok.unsqueeze(-1)
-        root_keep = pending * (k == OPEN).long()  # a bond opening a branch leaves room to continue after it
+        # a bond opening a branch off the main chain leaves its root room to continue after the branch
+        root_keep = (rings & (k == OPEN) & (self.depth == 1)).long()
         bond_ok = self.order_of.unsqueeze(0) <= (rem - root_keep).unsqueeze(-1)
         ok = torch.ones(len(k), len(self.kind_of), dtype=torch.bool, device=k.device)
         ok = torch.where(kinds == ATOM, atom_ok, ok)
@@ -207,9 +210,10 @@ class SmilesSyntax:
         # a label opened without an order and closed with a higher one needs more from its opener too
         extra = torch.where(self.ring_open & (self.ring_order == 0), given.clamp(min=1) - 1, torch.zeros_like(order))
         opener_rem = self.cap.gather(1, self.ring_atom.clamp(min=0)) - self.used.gather(1, self.ring_atom.clamp(min=0))
-        # after this label, are other labels still open (then the chain must go on: keep one free bond)?
+        # on the main chain, are labels still open after this one (then the chain must go on: keep one
+        # free bond)? Inside a branch the chain can close the branch instead.
         n_open = self.ring_open.long().sum(-1, keepdim=True)
-        others = torch.where(self.ring_open, n_open - 1, n_open + 1) > 0
+        others = (torch.where(self.ring_open, n_open - 1, n_open + 1) > 0) & (self.depth == 0).unsqueeze(-1)
         return ~conflict & (rem >= order + others.long()) & (opener_rem >= extra)
 
     def _advance_valence(self, tokens: torch.Tensor, live: torch.Tensor, kind: torch.Tensor) -> None:
