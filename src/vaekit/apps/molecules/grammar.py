@@ -8,8 +8,11 @@ being decoded, the open branches (and their root atoms), the open ring labels (a
 opened each) and the kind of the last token, and allows only the tokens the SMILES grammar
 (OpenSMILES, without the parts inside brackets, which are whole tokens) permits next; the end token
 only when every branch and ring is closed. After ``close_after`` tokens nothing new may open, so a
-long row winds down and ends. Chemistry (valence, aromaticity) is not checked: a string can still
-parse and fail RDKit's sanitisation.
+long row winds down and ends. With ``valence=True`` no atom takes more bond orders than its element
+allows (``bond_capacity``), counting chain, branch and ring bonds, and no step on the main chain
+leaves an open ring with no atom to close it on. Aromatic atoms are not counted (their ring bonds are
+implicit), so aromatic SMILES can still fail RDKit's kekulisation; in Kekule SMILES (no aromatic
+atoms) the count is exact.
 
 Decoding with the mask draws each token from p(x_t | x_<t, z) renormalised over the allowed tokens: a
 different distribution from the model's p(x|z), whose ``log_prob`` (and every likelihood vaekit
