@@ -172,10 +172,11 @@ def part_vae(args, representation: str) -> None:
                     epochs=vae.epochs_trained_, active_units=vae.active_units_, vocabulary=len(vae.vocabulary_),
                     n_train=vae.n_train_, final=vae.history_.records[-1])
     if representation in ("smiles", "kekule_smiles"):  # the same model decoded without the mask, side by side
-        plain = vaekit.load(model_dir).set_params(syntax_mask=False)
-        info["metrics_unmasked"] = evaluate_generated(plain.sample(args.samples, random_state=args.seed), train,
+        vae.set_params(syntax_mask=False)
+        info["metrics_unmasked"] = evaluate_generated(vae.sample(args.samples, random_state=args.seed), train,
                                                       Reference(test))
-        info["reconstruction_unmasked"] = plain.reconstruction_accuracy(test)
+        info["reconstruction_unmasked"] = vae.reconstruction_accuracy(test)
+        vae.set_params(syntax_mask=True)
     t0 = time.perf_counter()
     samples = vae.sample(args.samples, random_state=args.seed)
     info["sample_seconds"] = time.perf_counter() - t0

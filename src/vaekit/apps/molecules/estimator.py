@@ -209,7 +209,7 @@ class MoleculeVAE(Estimator):
         dec, out = self.model_.decoder, []
         keep = (tk.SPECIALS.unknown,)
         grammar = None
-        if self.representation in tk.SMILES_FORMS and getattr(self, "syntax_mask", True):
+        if self.representation in tk.SMILES_FORMS and self.syntax_mask:
             grammar = SmilesSyntax.factory(self.vocabulary_.tokens, tk.SPECIALS, close_after=self.max_train_tokens_,
                                            valence=True)
         with self._runtime(), torch.inference_mode(), torch.random.fork_rng(devices=[]):

@@ -89,6 +89,25 @@ def token_kind(token: str) -> int:
     return OTHER
 
 
+class TokenTables:
+    """What the mask needs to know of each vocabulary token, computed once per vocabulary: its kind,
+    its ring-label index (-1 if none), label -> token ids, bond capacity (atoms) and bond order (bonds)."""
+
+    def __init__(self, tokens: Sequence[str], specials: SpecialTokens = DEFAULT_SPECIALS):
+        special_ids = {specials.pad, specials.start, specials.end, specials.unknown}
+        kinds = [OTHER if i in special_ids else token_kind(t) for i, t in enumerate(tokens)]
+        labels = sorted({t for i, t in enumerate(tokens) if kinds[i] == RING})
+        label_of = [labels.index(t) if kinds[i] == RING else -1 for i, t in enumerate(tokens)]
+        self.kind_of = torch.tensor(kinds, dtype=torch.long)  # (V,)
+        self.label_of = torch.tensor(label_of, dtype=torch.long)  # (V,)
+        self.ring_token = torch.zeros(max(len(labels), 1), len(tokens), dtype=torch.bool)  # (R, V)
+        for j, r in enumerate(label_of):
+            if r >= 0:
+                self.ring_token[r, j] = True
+        self.cap_of = torch.tensor([bond_capacity(t) if k == ATOM else 0 for k, t in zip(kinds, tokens)])
+        self.order_of = torch.tensor([BOND_ORDER.get(t, 1) if k == BOND else 0 for k, t in zip(kinds, tokens)])
+
+
 class SmilesSyntax:
     """The syntax state of N SMILES rows being decoded, over a vocabulary's token strings (ids as the
     decoder's outputs; the special symbols keep their ids in ``specials``).
@@ -98,19 +117,12 @@ class SmilesSyntax:
     """
 
     def __init__(self, tokens: Sequence[str], n: int, *, device=None, specials: SpecialTokens = DEFAULT_SPECIALS,
-                 close_after: int | None = None, valence: bool = False):
+                 close_after: int | None = None, valence: bool = False, tables: TokenTables | None = None):
         self.specials, self.close_after, self.valence = specials, close_after, valence
-        special_ids = {specials.pad, specials.start, specials.end, specials.unknown}
-        kinds = [OTHER if i in special_ids else token_kind(t) for i, t in enumerate(tokens)]
-        labels = sorted({t for i, t in enumerate(tokens) if kinds[i] == RING})
-        self.kind_of = torch.tensor(kinds, dtype=torch.long, device=device)  # (V,)
-        label_of = [labels.index(t) if kinds[i] == RING else -1 for i, t in enumerate(tokens)]
-        self.label_of = torch.tensor(label_of, dtype=torch.long, device=device)  # (V,) ring label index or -1
-        V, R = len(tokens), max(len(labels), 1)
-        self.ring_token = torch.zeros(R, V, dtype=torch.bool, device=device)  # label -> its token id(s)
-        for j, r in enumerate(label_of):
-            if r >= 0:
-                self.ring_token[r, j] = True
+        tables = tables if tables is not None else TokenTables(tokens, specials)
+        self.kind_of, self.label_of, self.ring_token, self.cap_of, self.order_of = (
+            t.to(device) for t in (tables.kind_of, tables.label_of, tables.ring_token, tables.cap_of, tables.order_of))
+        R = self.ring_token.shape[0]
         self.kind = torch.full((n,), START, dtype=torch.long, device=device)
         self.length = torch.zeros(n, dtype=torch.long, device=device)
         self.bond_ringable = torch.zeros(n, dtype=torch.bool, device=device)  # last bond followed an atom / ring
@@ -125,10 +137,6 @@ class SmilesSyntax:
         self.attach = torch.full((n,), -1, dtype=torch.long, device=device)  # the atom a new atom bonds to
         self.roots = torch.full((n, 1), -1, dtype=torch.long, device=device)  # branch roots, a stack by depth
         if valence:  # bond orders each atom has taken (column = atom number; column 0: no atom, unlimited)
-            self.cap_of = torch.tensor([bond_capacity(t) if kinds[i] == ATOM else 0 for i, t in enumerate(tokens)],
-                                       dtype=torch.long, device=device)
-            self.order_of = torch.tensor([BOND_ORDER.get(t, 1) if kinds[i] == BOND else 0
-                                          for i, t in enumerate(tokens)], dtype=torch.long, device=device)
             self.used = torch.zeros(n, 32, dtype=torch.long, device=device)
             self.cap = torch.zeros(n, 32, dtype=torch.long, device=device)
             self.cap[:, 0] = UNBOUNDED
@@ -142,8 +150,9 @@ class SmilesSyntax:
         After ``close_after`` tokens no new branch, ring label or fragment may open, so a row that runs
         long closes what it has open and ends. ``valence``: no atom takes more bond orders than its
         element allows (``bond_capacity``), counting chain, branch and ring bonds."""
+        tables = TokenTables(tokens, specials)  # once per factory, not per batch of rows
         return lambda n, device: cls(tokens, n, device=device, specials=specials, close_after=close_after,
-                                     valence=valence)
+                                     valence=valence, tables=tables)
 
     def allowed(self) -> torch.Tensor:
         k = self.kind.unsqueeze(-1)  # (N, 1)
@@ -152,7 +161,8 @@ class SmilesSyntax:
         closed = (self.depth == 0).unsqueeze(-1) & ~self.ring_open.any(-1, keepdim=True)
         ok = (kinds == ATOM).expand(len(self.kind), -1).clone()
         ok |= (kinds == BOND) & (after_atom | (k == OPEN))
-        winding = (self.length >= (self.close_after if self.close_after is not None else self.length + 1)).unsqueeze(-1)
+        winding = torch.zeros_like(k, dtype=torch.bool) if self.close_after is None else (
+            self.length >= self.close_after).unsqueeze(-1)  # nothing new may open any more
         ok |= (kinds == OPEN) & after_atom & ~winding
         ok |= (kinds == CLOSE) & after_atom & (self.depth > 0).unsqueeze(-1)
         ok |= (kinds == DOT) & after_atom & closed & ~winding
