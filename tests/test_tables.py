@@ -240,8 +240,34 @@ def test_mixture_prior_is_learned_sampled_from_and_scored_under(tmp_path):
     assert isinstance(back.model_.prior, MixtureOfGaussians)
     pd.testing.assert_frame_equal(back.sample(50, random_state=3), fake)
     np.testing.assert_allclose(back.score_samples(frame.iloc[:30]), s, rtol=1e-6)
-    with pytest.raises(ValueError, match="prior must be one of 'normal', 'mixture'"):
+    with pytest.raises(ValueError, match="prior must be one of 'normal', 'mixture', 'fitted'"):
         TabularSynthesizer(prior="vamp").fit(frame)
+
+
+def test_fitted_prior_matches_the_aggregate_posterior_and_is_what_samples_and_scores_use(tmp_path):
+    from vaekit.priors import MixtureOfGaussians
+
+    frame = mixed_table(400)
+    syn = TabularSynthesizer(random_state=0, prior="fitted", prior_components=5, **{**FAST, "steps": 80}).fit(frame)
+    prior = syn.model_.prior
+    assert isinstance(prior, MixtureOfGaussians) and prior.loc.shape == (5, FAST["latent_dim"])
+    with torch.no_grad():
+        qz = syn.model_.encode(syn._model_inputs(frame)[0])
+        loc, scale = qz.base_dist.loc, qz.base_dist.scale
+        z = prior().sample((20000,))
+    # the mixture's moments are those of the aggregate posterior (1/N) sum_n q(z | x_n)
+    np.testing.assert_allclose(z.mean(0), loc.mean(0), atol=0.2)  # one draw per row: about 0.05 noise
+    np.testing.assert_allclose(z.var(0), loc.var(0) + scale.pow(2).mean(0), rtol=0.25, atol=0.02)
+    assert syn.get_params()["prior"] == "fitted" and syn.model_config_.prior == "mixture"
+    fake = syn.sample(40, random_state=2)
+    s = syn.score_samples(frame.iloc[:20])
+    assert np.isfinite(s).all()
+    syn.save(tmp_path / "fitted")
+    back = vaekit.load(tmp_path / "fitted")
+    assert isinstance(back.model_.prior, MixtureOfGaussians)
+    pd.testing.assert_frame_equal(back.sample(40, random_state=2), fake)
+    np.testing.assert_allclose(back.score_samples(frame.iloc[:20]), s, rtol=1e-6)
+
 
 
 # -- bad input: one sentence each --------------------------------------------------------------------

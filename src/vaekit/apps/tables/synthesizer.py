@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,8 @@ from vaekit.config import CONSTANT_LR, ModelConfig, TrainConfig, build_model
 from vaekit.data import tabular
 from vaekit.estimators.base import Estimator
 from vaekit.evaluate import log_likelihood
+from vaekit.likelihoods.base import MIN_SCALE
+from vaekit.priors import MixtureOfGaussians
 from vaekit.train import fit
 
 log = logging.getLogger("vaekit")
@@ -47,7 +50,7 @@ PARAMS = {
     "beta": lambda n, v: checks.real(n, v, low=0, low_open=True),
     "min_scale": lambda n, v: checks.real(n, v, low=0),
     "k": lambda n, v: checks.integer(n, v, low=1),
-    "prior": lambda n, v: checks.choice(n, v, ("normal", "mixture")),
+    "prior": lambda n, v: checks.choice(n, v, ("normal", "mixture", "fitted")),
     "prior_components": lambda n, v: checks.integer(n, v, low=1),
     "precision": lambda n, v: checks.choice(n, v, ("auto", "fp32", "bf16", "fp16")),
     "random_state": checks.seed,
@@ -76,9 +79,18 @@ class TabularSynthesizer(Estimator):
     ``epochs="auto"`` trains for about ``steps`` gradient steps; ``max_seconds`` stops training after
     that many seconds (checked per epoch). ``min_scale`` floors every component's standard deviation
     (standardised units). ``k``: importance samples per row in ``score_samples``.
-    ``prior``: "normal" (N(0, I)) or "mixture" (a learned mixture of ``prior_components`` Gaussians,
-    trained with the model; samples and ``score_samples`` use it). On seven development tables the
-    mixture raised the ML-efficacy F1 on four and lost the rare class on one, so "normal" stays the default.
+    ``prior``: "fitted" (default: trained with N(0, I), then p(z) is replaced by a diagonal Gaussian
+    mixture of ``prior_components`` components fitted to the training rows' latent codes, one draw of
+    z ~ q(z|x) per row: the aggregate posterior the decoder learned from, so samples come from where
+    the data's codes are; ``sample``, conditions and ``score_samples`` all use it), "normal" (N(0, I))
+    or "mixture" (a mixture learned jointly with the model; on seven development tables it raised the
+    ML-efficacy F1 on four and lost the rare class on one). ``beta`` weights the KL term in training.
+    The defaults (beta 0.75, "fitted", 50 components) were chosen on those seven tables (dev splits,
+    never the benchmark's test file) over beta 0.5 / 0.75 / 1 and 0 / 10 / 50 / 100 fitted components:
+    against beta 1 with N(0, I) they raised the mean ML-efficacy F1 (as a share of the real data's)
+    from 0.87 to 0.92 at about the same mean quality score (0.934 against 0.936). Chosen with each
+    table held out in turn, the held-out table's F1 share was 0.93 against 0.87, its quality 0.927
+    against 0.936.
     ``id_columns``: "auto" (all-unique text columns, with a warning) or a list of column names.
     ``categorical``: numeric columns to treat as categories (e.g. codes).
     """
@@ -87,8 +99,8 @@ class TabularSynthesizer(Estimator):
 
     def __init__(self, *, latent_dim: int = 32, hidden: tuple[int, ...] = (256, 256), components: int = 10,
                  epochs: int | str = "auto", steps: int = 2000, max_seconds: float | None = None,
-                 batch_size: int = 500, lr: float = 2e-3, beta: float = 1.0, min_scale: float = 1e-3, k: int = 100,
-                 prior: str = "normal", prior_components: int = 50, categorical: tuple = (),
+                 batch_size: int = 500, lr: float = 2e-3, beta: float = 0.75, min_scale: float = 1e-3, k: int = 100,
+                 prior: str = "fitted", prior_components: int = 50, categorical: tuple = (),
                  id_columns: str | tuple = "auto", device: str = "cpu",
                  precision: str = "auto", random_state: int | None = 0, verbose: int = 0):
         self.latent_dim, self.hidden, self.components = latent_dim, hidden, components
@@ -118,7 +130,8 @@ class TabularSynthesizer(Estimator):
         batch = min(int(self.batch_size), len(x))
         self.model_config_ = ModelConfig(
             family="vae", input_shape=(x.shape[1],), latent_dim=int(self.latent_dim),
-            hidden=checks.widths("hidden", self.hidden), likelihood="table", prior=self.prior,
+            hidden=checks.widths("hidden", self.hidden), likelihood="table",
+            prior="normal" if self.prior == "fitted" else self.prior,
             prior_components=int(self.prior_components),
             likelihood_options={"columns": tabular.likelihood_columns(self.table_), "min_scale": float(self.min_scale)})
         seed = self._seed()
@@ -131,6 +144,10 @@ class TabularSynthesizer(Estimator):
         with self._runtime():
             self.history_ = fit(self.model_, x, config=cfg, callbacks=[TimeLimit(self.max_seconds)])
         self.model_.eval()
+        if self.prior == "fitted":
+            self.model_.prior = fit_latent_mixture(self.model_, x, int(self.prior_components), seed)
+            self.model_config_ = replace(self.model_config_, prior="mixture",
+                                         prior_components=self.model_.prior.loc.shape[0])
         self.fit_seconds_ = time.perf_counter() - t0
         if self.verbose:
             print(f"vaekit.TabularSynthesizer: {len(x)} rows, {len(self.columns_)} columns "
@@ -239,3 +256,27 @@ def init_output_bias(model: nn.Module, x: np.ndarray, spec: dict) -> None:
             freq = (seen.sum(0) + 0.5) / (len(seen) + 0.5 * size) if len(seen) else np.full(size, 1.0 / size)
             bias[i: i + size] = torch.as_tensor(np.log(freq), dtype=bias.dtype)
         i += size
+
+
+@torch.no_grad()
+def fit_latent_mixture(model: nn.Module, x: torch.Tensor, n_components: int, seed: int) -> MixtureOfGaussians:
+    """A diagonal Gaussian mixture fitted (scikit-learn, EM) to one draw z ~ q(z|x) per training row:
+    an estimate of the aggregate posterior, the distribution the decoder was trained on, to replace
+    N(0, I) as p(z) (Ghosh et al. 2020, ex-post density estimation; Dai & Wipf 2019, two-stage VAE)."""
+    from sklearn.mixture import GaussianMixture
+
+    g = torch.Generator().manual_seed(seed)
+    parts = []
+    for start in range(0, len(x), 8192):
+        qz = model.encode(x[start: start + 8192].to(next(model.parameters()).device))
+        loc, scale = qz.base_dist.loc.float().cpu(), qz.base_dist.scale.float().cpu()
+        parts.append(loc + scale * torch.randn(loc.shape, generator=g))
+    z = torch.cat(parts).double().numpy()
+    k = max(1, min(n_components, len(z) // 2))
+    gm = GaussianMixture(k, covariance_type="diag", reg_covar=1e-4, random_state=seed).fit(z)
+    prior = MixtureOfGaussians(z.shape[1], n_components=k)
+    scale = torch.as_tensor(np.sqrt(gm.covariances_) - MIN_SCALE, dtype=torch.float32).clamp(min=1e-6)
+    prior.loc.copy_(torch.as_tensor(gm.means_, dtype=torch.float32))
+    prior.raw_scale.copy_(scale + torch.log(-torch.expm1(-scale)))  # softplus^-1
+    prior.logits.copy_(torch.as_tensor(np.log(gm.weights_), dtype=torch.float32))
+    return prior.to(next(model.parameters()).device)
