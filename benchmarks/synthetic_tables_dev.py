@@ -63,24 +63,24 @@ def load(name: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     return train, test, target
 
 
-def run_one(name: str, beta: float, ks: tuple[int, ...], cache: Path) -> None:
+def run_one(name: str, beta: float, ks: tuple[int, ...], cache: Path, seed: int = 0) -> None:
     import vaekit
     from vaekit.apps.tables.quality import ml_efficacy, quality_report
     from vaekit.apps.tables.synthesizer import fit_latent_mixture
 
     train, test, target = load(name)
     t0 = time.perf_counter()
-    syn = vaekit.TabularSynthesizer(random_state=0, beta=beta, prior="normal").fit(train)
+    syn = vaekit.TabularSynthesizer(random_state=seed, beta=beta, prior="normal").fit(train)
     fit_s = time.perf_counter() - t0
     real_f1, _ = ml_efficacy(train, test, target, reference=train)
     x = syn._model_inputs(train)[0]
     for k in ks:
         if k:
-            syn.model_.prior = fit_latent_mixture(syn.model_, x, k, 0)
-        fake = syn.sample(len(train), random_state=0)
+            syn.model_.prior = fit_latent_mixture(syn.model_, x, k, seed)
+        fake = syn.sample(len(train), random_state=seed)
         f1, _ = ml_efficacy(fake, test, target, reference=train)
         q = quality_report(train, fake).summary.set_index("measure")["value"]
-        rec = {"data": name, "beta": beta, "K": k, "f1": round(f1, 4), "real_f1": round(real_f1, 4),
+        rec = {"data": name, "beta": beta, "K": k, "seed": seed, "f1": round(f1, 4), "real_f1": round(real_f1, 4),
                "quality": round(float(q["quality score"]), 4), "shapes": round(float(q["column shapes"]), 4),
                "pairs": round(float(q["column pair trends"]), 4),
                "test_ll": round(float(np.mean(syn.score_samples(test.iloc[:2000]))), 3), "fit_s": round(fit_s, 1)}
@@ -89,11 +89,17 @@ def run_one(name: str, beta: float, ks: tuple[int, ...], cache: Path) -> None:
         print(json.dumps(rec), flush=True)
 
 
-def records(cache: Path) -> dict:
-    by = collections.defaultdict(dict)
+def records(cache: Path, seeds: tuple[int, ...] | None = None) -> dict:
+    """{(beta, K): {table: record}}, a record's numbers averaged over its seeds (all, or ``seeds``)."""
+    runs = collections.defaultdict(list)
     for line in cache.read_text().splitlines():
         r = json.loads(line)
-        by[(r["beta"], r["K"])][r["data"]] = r
+        if seeds is None or r.get("seed", 0) in seeds:
+            runs[(r["beta"], r["K"], r["data"])].append(r)
+    by = collections.defaultdict(dict)
+    for (beta, k, name), rs in runs.items():
+        mean = {f: float(np.mean([r[f] for r in rs])) for f in ("f1", "real_f1", "quality", "shapes", "pairs", "test_ll")}
+        by[(beta, k)][name] = {**rs[0], **mean, "seeds": sorted(r.get("seed", 0) for r in rs)}
     return by
 
 
@@ -109,13 +115,15 @@ def report(args) -> None:
              "/tmp/s10/dev10.py, the same fits and measures, reformatted into this file's fields). "
              f"{machine()}.", "",
              (__doc__ or "").split("\n\n")[2].replace("\n", " "), "",
-             "Mean over the seven tables (F1 share = synthetic-trained F1 / real-trained F1):", "",
-             "| beta | fitted components K (0: N(0, I)) | mean F1 share | mean quality | mean of both |",
-             "|---:|---:|---:|---:|---:|"]
+             "Mean over the seven tables (F1 share = synthetic-trained F1 / real-trained F1; each table's numbers "
+             "averaged over the seeds it was fitted with, `run --seeds`):", "",
+             "| beta | fitted components K (0: N(0, I)) | seeds per table | mean F1 share | mean quality | mean of both |",
+             "|---:|---:|---:|---:|---:|---:|"]
     for k in full:
         f = np.mean([share(by[k][t]) for t in TABLES])
         q = np.mean([by[k][t]["quality"] for t in TABLES])
-        lines.append(f"| {k[0]} | {k[1]} | {f:.3f} | {q:.4f} | {(f + q) / 2:.4f} |")
+        n = sorted({len(by[k][t]["seeds"]) for t in TABLES})
+        lines.append(f"| {k[0]} | {k[1]} | {'-'.join(map(str, n))} | {f:.3f} | {q:.4f} | {(f + q) / 2:.4f} |")
     lines += ["", "Per table, F1 / quality:", "",
               "| beta | K | " + " | ".join(TABLES) + " |", "|---:|---:|" + "---|" * len(TABLES)]
     for k in full:
@@ -146,6 +154,7 @@ def main() -> None:
     p.add_argument("--tables", nargs="*", default=TABLES)
     p.add_argument("--betas", nargs="*", type=float, default=BETAS)
     p.add_argument("--ks", nargs="*", type=int, default=KS)
+    p.add_argument("--seeds", nargs="*", type=int, default=[0], help="model seeds; the report averages over them")
     p.add_argument("--cache", default=str(RESULTS / "synthetic_tables_dev.jsonl"))
     p.add_argument("--out", default=str(RESULTS / "synthetic_tables_dev.md"))
     args = p.parse_args()
@@ -154,12 +163,13 @@ def main() -> None:
     if args.mode == "report":
         return report(args)
     cache = Path(args.cache)
-    done = {(k, r) for k, rows in records(cache).items() for r in rows} if cache.exists() else set()
-    for name in args.tables:
-        for beta in args.betas:
-            ks = tuple(k for k in args.ks if ((beta, k), name) not in done)
-            if ks:
-                run_one(name, beta, ks, cache)
+    for seed in args.seeds:
+        done = {(k, r) for k, rows in records(cache, (seed,)).items() for r in rows} if cache.exists() else set()
+        for name in args.tables:
+            for beta in args.betas:
+                ks = tuple(k for k in args.ks if ((beta, k), name) not in done)
+                if ks:
+                    run_one(name, beta, ks, cache, seed)
 
 
 if __name__ == "__main__":
