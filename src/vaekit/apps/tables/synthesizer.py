@@ -92,7 +92,9 @@ class TabularSynthesizer(Estimator):
     against beta 1 with N(0, I) they raised the mean ML-efficacy F1 (as a share of the real data's)
     from 0.87 to 0.92 at about the same mean quality score (0.934 against 0.936). Chosen with each
     table held out in turn, the held-out table's F1 share was 0.93 against 0.87, its quality 0.927
-    against 0.936.
+    against 0.936. That was one seed per fit; with a second seed beta 0.5 (50 components) comes out
+    marginally ahead (mean F1 share 0.925 against 0.909, quality 0.930 against 0.938; within the seed
+    noise; ``benchmarks/results/synthetic_tables_dev.md``).
     ``id_columns``: "auto" (all-unique text columns, with a warning) or a list of column names.
     ``categorical``: numeric columns to treat as categories (e.g. codes).
     """
