@@ -222,6 +222,21 @@ def test_score_samples_is_a_density_in_the_original_units():
     np.testing.assert_allclose(diff, -math.log(1000), atol=1e-3)
 
 
+def assert_mixture_prior_round_trips(syn, frame, path, *, n, rows, seed):
+    """Samples and finite scores under the model's mixture prior, identical after save/load; the samples."""
+    from vaekit.priors import MixtureOfGaussians
+
+    fake = syn.sample(n, random_state=seed)
+    s = syn.score_samples(frame.iloc[:rows])
+    assert np.isfinite(s).all()
+    syn.save(path)
+    back = vaekit.load(path)
+    assert isinstance(back.model_.prior, MixtureOfGaussians)
+    pd.testing.assert_frame_equal(back.sample(n, random_state=seed), fake)
+    np.testing.assert_allclose(back.score_samples(frame.iloc[:rows]), s, rtol=1e-6)
+    return fake
+
+
 def test_mixture_prior_is_learned_sampled_from_and_scored_under(tmp_path):
     from vaekit.priors import MixtureOfGaussians
 
@@ -231,15 +246,8 @@ def test_mixture_prior_is_learned_sampled_from_and_scored_under(tmp_path):
     assert isinstance(prior, MixtureOfGaussians) and prior.loc.shape == (4, FAST["latent_dim"])
     start = MixtureOfGaussians(FAST["latent_dim"], n_components=4).loc
     assert not torch.allclose(prior.loc, start)  # trained with the model
-    fake = syn.sample(50, random_state=3)
+    fake = assert_mixture_prior_round_trips(syn, frame, tmp_path / "mix", n=50, rows=30, seed=3)
     assert list(fake.columns) == list(frame.columns) and len(fake) == 50
-    s = syn.score_samples(frame.iloc[:30])
-    assert np.isfinite(s).all()
-    syn.save(tmp_path / "mix")
-    back = vaekit.load(tmp_path / "mix")
-    assert isinstance(back.model_.prior, MixtureOfGaussians)
-    pd.testing.assert_frame_equal(back.sample(50, random_state=3), fake)
-    np.testing.assert_allclose(back.score_samples(frame.iloc[:30]), s, rtol=1e-6)
     with pytest.raises(ValueError, match="prior must be one of 'normal', 'mixture', 'fitted'"):
         TabularSynthesizer(prior="vamp").fit(frame)
 
@@ -259,14 +267,7 @@ def test_fitted_prior_matches_the_aggregate_posterior_and_is_what_samples_and_sc
     np.testing.assert_allclose(z.mean(0), loc.mean(0), atol=0.2)  # one draw per row: about 0.05 noise
     np.testing.assert_allclose(z.var(0), loc.var(0) + scale.pow(2).mean(0), rtol=0.25, atol=0.02)
     assert syn.get_params()["prior"] == "fitted" and syn.model_config_.prior == "mixture"
-    fake = syn.sample(40, random_state=2)
-    s = syn.score_samples(frame.iloc[:20])
-    assert np.isfinite(s).all()
-    syn.save(tmp_path / "fitted")
-    back = vaekit.load(tmp_path / "fitted")
-    assert isinstance(back.model_.prior, MixtureOfGaussians)
-    pd.testing.assert_frame_equal(back.sample(40, random_state=2), fake)
-    np.testing.assert_allclose(back.score_samples(frame.iloc[:20]), s, rtol=1e-6)
+    assert_mixture_prior_round_trips(syn, frame, tmp_path / "fitted", n=40, rows=20, seed=2)
 
 
 
