@@ -269,10 +269,11 @@ def fit_latent_mixture(model: nn.Module, x: torch.Tensor, n_components: int, see
     N(0, I) as p(z) (Ghosh et al. 2020, ex-post density estimation; Dai & Wipf 2019, two-stage VAE)."""
     from sklearn.mixture import GaussianMixture
 
+    device = next(model.parameters()).device
     g = torch.Generator().manual_seed(seed)
     parts = []
     for start in range(0, len(x), 8192):
-        qz = model.encode(x[start: start + 8192].to(next(model.parameters()).device))
+        qz = model.encode(x[start: start + 8192].to(device))
         loc, scale = qz.base_dist.loc.float().cpu(), qz.base_dist.scale.float().cpu()
         parts.append(loc + scale * torch.randn(loc.shape, generator=g))
     z = torch.cat(parts).double().numpy()
@@ -283,4 +284,4 @@ def fit_latent_mixture(model: nn.Module, x: torch.Tensor, n_components: int, see
     prior.loc.copy_(torch.as_tensor(gm.means_, dtype=torch.float32))
     prior.raw_scale.copy_(scale + torch.log(-torch.expm1(-scale)))  # softplus^-1
     prior.logits.copy_(torch.as_tensor(np.log(gm.weights_), dtype=torch.float32))
-    return prior.to(next(model.parameters()).device)
+    return prior.to(device)
