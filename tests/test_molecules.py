@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import warnings
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -293,6 +294,8 @@ def test_transform_is_deterministic_and_decode_is_consistent(fitted):
     assert z1.shape == (5, 8) and np.array_equal(z1, z2)
     assert vae.inverse_transform(z1) == vae.reconstruct(MOLECULES[:5])
     assert len(vae.decode(z1, method="beam", width=3)) == 5
+    loc, sd = vae.transform(MOLECULES[:5], return_std=True)
+    assert np.array_equal(loc, z1) and sd.shape == (5, 8) and (sd > 0).all()
     path = vae.interpolate("CCO", "c1ccccc1", 5)
     assert len(path) == 5 and path[0] == vae.reconstruct(["CCO"])[0]
 
@@ -359,7 +362,8 @@ def test_property_head_and_optimisation_improve_with_rdkit_values(fitted):
     vae, _ = fitted
     head, info = fit_property_head(vae, "logp", MOLECULES, epochs=20)
     assert info["n_molecules"] == len(MOLECULES)
-    res = optimize(vae, head, ["CCO", "OCCO"], prop="logp", thresholds=(0.0, 1.0), steps=10, step_size=0.5)
+    res = optimize(vae, head, ["CCO", "OCCO"], prop="logp", thresholds=(0.0, 1.0), steps=10, step_size=0.5,
+                   neighbours=0)
     assert len(res) == 4
     ok = res[res["success"]]
     assert (ok["best_value"] > ok["start_value"]).all() and (res["improvement"] >= 0).all()
@@ -369,6 +373,19 @@ def test_property_head_and_optimisation_improve_with_rdkit_values(fitted):
     assert res[res["threshold"] == 0.0]["any_found"].all()  # 10 steps of 0.5 decode to some other molecule
     summary = summarise(res)
     assert set(summary["threshold"]) == {0.0, 1.0} and (summary["success_any"] >= summary["success"]).all()
+    # draws z ~ q(z|x_start) are decoded as well; they never lose what the path found
+    seen = []
+    decode = vae.decode
+    with mock.patch.object(vae, "decode", side_effect=lambda Z, **kw: seen.append(Z) or decode(Z, **kw)):
+        near = optimize(vae, head, ["CCO", "OCCO"], prop="logp", thresholds=(0.0, 1.0), steps=10, step_size=0.5,
+                        neighbours=20)
+    assert (near["candidates"].to_numpy() >= res["candidates"].to_numpy()).all()
+    assert (near["improvement"].to_numpy() >= res["improvement"].to_numpy()).all()
+    loc, sd = vae.transform(["CCO", "OCCO"], return_std=True)
+    eps = (seen[-1].reshape(20, 2, -1) - loc) / sd  # standardised draws: about N(0, 1)
+    assert len(seen) == 4 and abs(eps.mean()) < 0.25 and 0.8 < eps.std() < 1.2
+    with pytest.raises(ValueError, match="0 or more"):
+        optimize(vae, head, ["CCO"], prop="logp", neighbours=-1)
 
 
 # -- command line ----------------------------------------------------------------------------------------

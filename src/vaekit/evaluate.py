@@ -187,16 +187,31 @@ def bits_per_dim(nats_per_example: float, n_dims: int) -> float:
     return nats_per_example / (n_dims * math.log(2))
 
 
-@torch.inference_mode()
 def posterior_means(model, x, y=None, *, batch_size: int = 1024) -> torch.Tensor:
     """E_q[z|x] for every example, (N, L) on the CPU. Deterministic."""
+    return posterior_stats(model, x, y, ("mean",), batch_size=batch_size)[0]
+
+
+def posterior_moments(model, x, y=None, *, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """(E_q[z|x], the standard deviations of q(z|x)) for every example, each (N, L) on the CPU, for a
+    model whose q(z|x) is a (diagonal) Gaussian. Deterministic."""
+    return posterior_stats(model, x, y, ("mean", "stddev"), batch_size=batch_size)
+
+
+@torch.inference_mode()
+def posterior_stats(model, x, y=None, stats: tuple[str, ...] = ("mean",), *,
+                    batch_size: int = 1024) -> tuple[torch.Tensor, ...]:
+    """The named attributes of q(z|x) (e.g. "mean", "stddev") for every example, each (N, L) on the CPU."""
     was_training = model.training
     model.eval()
     device = model_device(model)
-    means = [run_encode(model, xb, yb).mean.float().cpu()
-             for xb, yb in batches(x, y, batch_size=batch_size, device=device)]
+    out: list[list[torch.Tensor]] = [[] for _ in stats]
+    for xb, yb in batches(x, y, batch_size=batch_size, device=device):
+        q = run_encode(model, xb, yb)
+        for acc, name in zip(out, stats):
+            acc.append(getattr(q, name).float().cpu())
     model.train(was_training)
-    return torch.cat(means)
+    return tuple(torch.cat(acc) for acc in out)
 
 
 def run_encode(model, x, y=None):

@@ -145,7 +145,7 @@ def run_optimize(args) -> int:
     train = read_smiles(args.train) if args.train else None
     head, fit_info = fit_property_head(vae, args.property, train, seed=args.seed)
     results = optimize(vae, head, start, prop=args.property, thresholds=(args.similarity,), steps=args.steps,
-                       seed=args.seed)
+                       neighbours=args.neighbours, seed=args.seed)
     atomic_write(out, lambda p: results.to_csv(p, index=False))
     s = summarise(results).iloc[0]
     print(f"{args.property}: head R^2 {fit_info['r2_heldout']:.3f} on held-out molecules; improved "
@@ -201,6 +201,8 @@ def add_commands(subparsers) -> None:
     o.add_argument("--train", default=None, help="molecules to fit the property head on (default: model samples)")
     o.add_argument("--similarity", type=float, default=0.4, help="minimum Tanimoto similarity to the start")
     o.add_argument("--steps", type=int, default=80)
+    o.add_argument("--neighbours", type=int, default=300,
+                   help="draws z ~ q(z|x) around each start decoded as candidates (default 300)")
     o.add_argument("--seed", type=int, default=0)
     add_overwrite(o, "--out")
 

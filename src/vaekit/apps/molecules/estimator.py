@@ -27,7 +27,7 @@ from vaekit.apps.molecules.model import FAMILY, SequenceOptions, build_sequence_
 from vaekit.config import CONSTANT_LR, ModelConfig, TrainConfig, to_dict
 from vaekit.estimators.base import Estimator
 from vaekit.estimators.vae import epochs_for
-from vaekit.evaluate import active_units, log_likelihood, posterior_means
+from vaekit.evaluate import active_units, log_likelihood, posterior_means, posterior_moments
 from vaekit.sequence import beam_search, generate
 from vaekit.train import fit
 
@@ -185,11 +185,14 @@ class MoleculeVAE(Estimator):
         return self
 
     # -- latent space ----------------------------------------------------------------------------------
-    def transform(self, smiles) -> np.ndarray:
-        """Posterior means E_q[z|x], (N, latent_dim). Deterministic."""
-        rows = self._to_rows(smiles)
+    def transform(self, smiles, *, return_std: bool = False):
+        """Posterior means E_q[z|x], (N, latent_dim). Deterministic. With ``return_std`` also the
+        posterior standard deviations: (means, stds)."""
+        rows = self._to_rows(smiles).to(self._device())
         with self._runtime():
-            return posterior_means(self.model_, rows.to(self._device()), batch_size=512).numpy()
+            if return_std:
+                return tuple(t.numpy() for t in posterior_moments(self.model_, rows, batch_size=512))
+            return posterior_means(self.model_, rows, batch_size=512).numpy()
 
     def decode(self, Z, *, method: str = "greedy", temperature: float = 1.0, width: int = 5,
                random_state: int | None = None) -> list[str | None]:

@@ -4,9 +4,14 @@
    means of molecules (the training set, or molecules the model samples itself).
 2. ``optimize``: from each start molecule's posterior mean, gradient ascent on the head in latent space
    (normalised steps of ``step_size``); at every step the point is decoded greedily and by
-   ``samples_per_step`` draws of p(x|z), every candidate is scored with RDKit (the true property, not
-   the head) and by Tanimoto similarity to the start; for each similarity threshold the best candidate
-   above it is kept. A start counts as a success at a threshold when a different molecule with a
+   ``samples_per_step`` draws of p(x|z); besides the path, ``neighbours`` draws z ~ q(z|x_start) are
+   decoded greedily (the molecules the model places around the start: close ones, for the tight
+   similarity thresholds, which the path leaves after a few steps; on 200 development starts (the
+   lowest penalised logP in ZINC's test.txt outside the benchmark's 800) 0 / 40 / 100 / 300 draws
+   took the share with a better molecule at similarity >= 0.4 from 74% to 79 / 83 / 87%, so 300 is the
+   default). Every candidate is scored with
+   RDKit (the true property, not the head) and by Tanimoto similarity to the start; for each
+   similarity threshold the best candidate above it is kept. A start counts as a success at a threshold when a different molecule with a
    higher property value was found there; otherwise its improvement is 0. ``any_found`` records the
    looser success of JT-VAE's evaluation: some different molecule at that similarity, better or not.
 """
@@ -90,9 +95,11 @@ def latent_path(head: PropertyHead, z0: torch.Tensor, *, steps: int, step_size: 
 
 def optimize(vae, head: PropertyHead, start: list[str], *, prop: str = "penalized_logp",
              thresholds: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6), steps: int = 80, step_size: float = 0.1,
-             samples_per_step: int = 2, seed: int = 0) -> pd.DataFrame:
+             samples_per_step: int = 2, neighbours: int = 300, seed: int = 0) -> pd.DataFrame:
     """Optimise each start molecule; one row per (start, threshold) with the best molecule found, its
     property value, improvement (0 when nothing better was found) and similarity to the start."""
+    if int(neighbours) < 0 or int(steps) < 0 or int(samples_per_step) < 0:
+        raise ValueError("steps, samples_per_step and neighbours must be 0 or more; pass a count such as 80.")
     canon = [canonical(s) for s in start]
     bad = [s for s, c in zip(start, canon) if c is None]
     if bad:
@@ -100,13 +107,17 @@ def optimize(vae, head: PropertyHead, start: list[str], *, prop: str = "penalize
     maximise = MAXIMISE[prop]
     sign = 1.0 if maximise else -1.0
     start_values = property_values(canon, prop)
-    path = latent_path(head, torch.from_numpy(vae.transform(canon)), steps=steps, step_size=step_size,
+    loc, sd = vae.transform(canon, return_std=True)
+    path = latent_path(head, torch.from_numpy(loc), steps=steps, step_size=step_size,
                        maximise=maximise)  # (T, N, L)
     _, N, L = path.shape
     flat = path.reshape(-1, L).numpy()
     candidates = [vae.decode(flat, method="greedy")]
     for j in range(samples_per_step):
         candidates.append(vae.decode(flat, method="sample", random_state=seed + j))
+    if neighbours > 0:  # (neighbours * N, L), start-major within each draw like the path
+        eps = np.random.default_rng(seed).standard_normal((neighbours, N, L)).astype(np.float32)
+        candidates.append(vae.decode((loc + sd * eps).reshape(-1, L), method="greedy"))
     found: list[dict[str, tuple[float, float]]] = [{} for _ in range(N)]  # molecule -> (value, similarity)
     for decoded in candidates:
         for pos, smi in enumerate(decoded):
