@@ -375,7 +375,8 @@ def part_report(args) -> None:
             f"{sp.get('free_bits')}, Adam lr {sp.get('lr')}, batch {sp.get('batch_size')}") if s else ""
     out = [
         "# Molecules: SELFIES and SMILES VAEs vs a CharRNN on the JT-VAE ZINC subset", "",
-        f"Commands (run as separate processes, each part cached in `{args.work}`): `{cmd}`. Date: {any_run['started'][:10]}. "
+        f"Commands (run as separate processes, each part cached in `{args.work}`): `{cmd}`. Dates (the parts' starts): "
+        + ", ".join(sorted({r["started"][:10] for r in parts if "started" in r})) + ". "
         f"Machine: {any_run['machine']}; load averages at the parts' ends: "
         + ", ".join(f"{r['load_average_end']:.1f}" for r in parts if "load_average_end" in r) + ".", "",
         f"Data: trained on `zinc_jtvae_subset/valid.txt` ({s['n_train'] if s else '?'} molecules), tested on "
