@@ -435,6 +435,10 @@ def test_cli_fit_sample_evaluate_optimize(tmp_path, capsys):
     assert cli_main(["molecules", "optimize", str(model), "--property", "qed", "--start", str(start),
                      "--train", str(data), "--out", str(better), "--steps", "3"]) == 0
     assert better.read_text().startswith("start,")
+    worse = tmp_path / "worse.csv"
+    assert cli_main(["molecules", "optimize", str(model), "--start", str(start), "--out", str(worse),
+                     "--neighbours", "-1"]) == 2
+    assert "0 or more" in capsys.readouterr().err and not worse.exists()
     assert cli_main(["molecules", "sample", str(model), "-n", "5", "--out", str(new)]) == 2  # exists
     assert "already exists" in capsys.readouterr().err
 

@@ -138,6 +138,8 @@ def run_evaluate(args) -> int:
 def run_optimize(args) -> int:
     from vaekit.apps.molecules.optimize import fit_property_head, optimize, summarise
 
+    if args.steps < 0 or args.neighbours < 0:
+        raise ValueError("--steps and --neighbours must be 0 or more; pass counts such as --steps 80 --neighbours 300.")
     vae = load_model(args.model_dir)
     out = Path(args.out)
     check_new(out, args.overwrite)
