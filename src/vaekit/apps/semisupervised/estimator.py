@@ -83,8 +83,8 @@ class SemiSupervisedClassifier(TransformerMixin, ClassifierMixin, Estimator):
     shares and is fitted with the rest by maximum likelihood, so the unlabelled rows inform it too; on
     three development draws of adult with 20 labels it lowered the error by 0.16-0.36 points against
     "labelled", and changed it by -0.04 / +0.10 with 100, so it is not the default). On adult's income
-    (24% positive) with 20 labels and the (512, 256) network, "labelled" gave 24.3% test error against
-    26.75% for "uniform" (``benchmarks/results/few_labels_adult.md``).
+    (24% positive) with 20 labels and the (512, 256) network, "labelled" gave 20.8% test error against
+    23.4% for "uniform" (mean of five label draws, ``benchmarks/results/few_labels_adult.md``).
     """
 
     PARAMS = {
