@@ -174,6 +174,28 @@ def test_a_learned_class_prior_starts_at_the_labelled_shares_trains_and_reloads(
     assert "class_logits" not in dict(fixed.model_.named_parameters())
 
 
+def test_a_linear_classifier_is_one_softmax_regression_and_reloads(data, tmp_path):
+    """classifier="linear": q(y|x) is a single linear layer on the input (M1's code for M1+M2), learns,
+    and survives save/load; an unknown kind is refused in one sentence."""
+    X_train, y_full = data[0], data[5]
+    y = np.full(len(X_train), -1)
+    for c in (3, 9):
+        y[np.flatnonzero(y_full == c)[:10]] = c
+    kw = {"latent_dim": 2, "m1_latent_dim": 4, "hidden": (32,), "epochs": 3, "random_state": 0}
+    clf = SemiSupervisedClassifier(**kw, classifier="linear").fit(X_train, y)
+    linears = [m for m in clf.model_.classifier.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 1 and linears[0].in_features == 4  # M1's code -> 2 classes, nothing in between
+    mlp = SemiSupervisedClassifier(**kw).fit(X_train, y)
+    assert len([m for m in mlp.model_.classifier.modules() if isinstance(m, torch.nn.Linear)]) > 1
+    labelled = y >= 0
+    assert clf.score(X_train[labelled], y[labelled]) > 0.6  # two classes: better than chance on its own labels
+    clf.save(tmp_path / "linear")
+    back = SemiSupervisedClassifier.load(tmp_path / "linear")
+    np.testing.assert_allclose(back.predict_proba(X_train[:5]), clf.predict_proba(X_train[:5]), rtol=1e-5)
+    with pytest.raises(ValueError, match="classifier must be one of"):
+        SemiSupervisedClassifier(classifier="tree").fit(X_train, y)
+
+
 def test_m2_trains_through_the_one_loop_seeded_with_a_labelled_plan(tmp_path):
     """M2 trains through ``vaekit.fit`` with its objective and a labelled/unlabelled plan: the loss falls,
     the same seed gives the same weights, and an interrupted run resumes to the same weights."""

@@ -233,7 +233,8 @@ def build_vae(cfg: ModelConfig) -> nn.Module:
 
 
 def build_m2(cfg: ModelConfig) -> nn.Module:
-    """M2: the label-conditioned VAE plus a classifier q(y|x) with the encoder's feature network."""
+    """M2: the label-conditioned VAE plus a classifier q(y|x) with the encoder's feature network, or
+    (``options["classifier"] = "linear"``) a softmax regression on the input."""
     if cfg.n_classes < 2:
         raise ValueError(f"A semi-supervised (m2) model needs at least 2 classes, got n_classes={cfg.n_classes}.")
     if cfg.n_covariates:
@@ -241,7 +242,11 @@ def build_m2(cfg: ModelConfig) -> nn.Module:
     if cfg.prior == "vamp":
         raise ValueError("The VampPrior is not available for conditional models; use 'normal' or 'mixture'.")
     vae = build_vae(cfg).vae
-    body = make_feature_net(cfg)
+    classifier = cfg.options.get("classifier", "mlp")
+    if classifier not in ("mlp", "linear"):
+        raise ValueError(f"Unknown classifier {classifier!r}; use 'mlp' (the encoder's feature network) or 'linear'.")
+    # "linear": q(y|x) is a softmax regression on the (flattened) input, e.g. M1's code in M1+M2
+    body = make_feature_net(dataclasses.replace(cfg, network="mlp", hidden=()) if classifier == "linear" else cfg)
     layers = [body, nn.Linear(body.out_features, cfg.n_classes)]
     if cfg.input_scale != 1.0:
         layers.insert(0, Scale(cfg.input_scale))
