@@ -9,10 +9,9 @@
    similarity thresholds, which the path leaves after a few steps; on 200 development starts (the
    lowest penalised logP in ZINC's test.txt outside the benchmark's 800) 0 / 40 / 100 / 300 draws
    took the share with a better molecule at similarity >= 0.4 from 74% to 79 / 83 / 87%, so 300 is the
-   default). Every candidate is scored with
-   RDKit (the true property, not the head) and by Tanimoto similarity to the start; for each
-   similarity threshold the best candidate above it is kept. A start counts as a success at a threshold when a different molecule with a
-   higher property value was found there; otherwise its improvement is 0. ``any_found`` records the
+   default). Every candidate is scored with RDKit (the true property, not the head) and by Tanimoto
+   similarity to the start; for each similarity threshold the best candidate above it is kept. A start
+   counts as a success at a threshold when a different molecule with a higher property value was found there; otherwise its improvement is 0. ``any_found`` records the
    looser success of JT-VAE's evaluation: some different molecule at that similarity, better or not.
 """
 

@@ -42,6 +42,7 @@ from vaekit.estimators.inputs import (
     to_model,
 )
 from vaekit.estimators.vae import epochs_for
+from vaekit.evaluate import posterior_moments
 from vaekit.io import load_model, save_model
 from vaekit.runtime import resolve_device
 from vaekit.train import fit
@@ -188,9 +189,7 @@ class SemiSupervisedClassifier(TransformerMixin, ClassifierMixin, Estimator):
                 fit(self.m1_, x, config=TrainConfig(
                     epochs=epochs_for(m1_epochs, int(self.steps), len(x), int(self.batch_size)), **train))
                 self.m1_.eval()
-                device = next(self.m1_.parameters()).device
-                q = [batched(lambda b, part=part: getattr(self.m1_.encode(b), part), x, device) for part in ("mean", "stddev")]
-                x = torch.stack(q, 1)  # (N, 2, m1_latent_dim): loc and scale of q(z1|x)
+                x = torch.stack(posterior_moments(self.m1_, x), 1)  # (N, 2, m1_latent_dim): loc and scale of q(z1|x)
                 self.model_config_ = ModelConfig(family="m2", input_shape=(int(self.m1_latent_dim),),
                                                  latent_dim=int(self.latent_dim), hidden=data_config.hidden,
                                                  likelihood="gaussian", n_classes=len(self.classes_),

@@ -33,7 +33,7 @@ from vaekit.apps.tables.conditions import condition_row, conditional_latents
 from vaekit.config import CONSTANT_LR, ModelConfig, TrainConfig, build_model
 from vaekit.data import tabular
 from vaekit.estimators.base import Estimator
-from vaekit.evaluate import log_likelihood
+from vaekit.evaluate import log_likelihood, posterior_moments
 from vaekit.likelihoods.base import MIN_SCALE
 from vaekit.priors import MixtureOfGaussians
 from vaekit.train import fit
@@ -269,14 +269,11 @@ def fit_latent_mixture(model: nn.Module, x: torch.Tensor, n_components: int, see
     N(0, I) as p(z) (Ghosh et al. 2020, ex-post density estimation; Dai & Wipf 2019, two-stage VAE)."""
     from sklearn.mixture import GaussianMixture
 
-    device = next(model.parameters()).device
     g = torch.Generator().manual_seed(seed)
-    parts = []
-    for start in range(0, len(x), 8192):
-        qz = model.encode(x[start: start + 8192].to(device))
-        loc, scale = qz.base_dist.loc.float().cpu(), qz.base_dist.scale.float().cpu()
-        parts.append(loc + scale * torch.randn(loc.shape, generator=g))
-    z = torch.cat(parts).double().numpy()
+    loc, scale = posterior_moments(model, x, batch_size=8192)
+    # the noise drawn per block of 8192 rows, as the draws were first made
+    eps = torch.cat([torch.randn(part.shape, generator=g) for part in loc.split(8192)])
+    z = (loc + scale * eps).double().numpy()
     k = max(1, min(n_components, len(z) // 2))
     gm = GaussianMixture(k, covariance_type="diag", reg_covar=1e-4, random_state=seed).fit(z)
     prior = MixtureOfGaussians(z.shape[1], n_components=k)
@@ -284,4 +281,4 @@ def fit_latent_mixture(model: nn.Module, x: torch.Tensor, n_components: int, see
     prior.loc.copy_(torch.as_tensor(gm.means_, dtype=torch.float32))
     prior.raw_scale.copy_(scale + torch.log(-torch.expm1(-scale)))  # softplus^-1
     prior.logits.copy_(torch.as_tensor(np.log(gm.weights_), dtype=torch.float32))
-    return prior.to(device)
+    return prior.to(next(model.parameters()).device)
