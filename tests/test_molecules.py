@@ -439,6 +439,12 @@ def test_cli_fit_sample_evaluate_optimize(tmp_path, capsys):
     assert cli_main(["molecules", "optimize", str(model), "--start", str(start), "--out", str(worse),
                      "--neighbours", "-1"]) == 2
     assert "0 or more" in capsys.readouterr().err and not worse.exists()
+    start.write_text("CCO\nC1CC\n")  # an unclosed ring: refused before the property head is fitted
+    import vaekit.apps.molecules.optimize as opt
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(opt, "fit_property_head", lambda *a, **k: pytest.fail("the head was fitted for a bad start"))
+        assert cli_main(["molecules", "optimize", str(model), "--start", str(start), "--out", str(worse)]) == 2
+    assert "not valid molecules" in capsys.readouterr().err and not worse.exists()
     assert cli_main(["molecules", "sample", str(model), "-n", "5", "--out", str(new)]) == 2  # exists
     assert "already exists" in capsys.readouterr().err
 

@@ -136,15 +136,16 @@ def run_evaluate(args) -> int:
 
 
 def run_optimize(args) -> int:
-    from vaekit.apps.molecules.optimize import fit_property_head, optimize, summarise
+    from vaekit.apps.molecules.optimize import canonical_starts, fit_property_head, optimize, summarise
 
     if args.steps < 0 or args.neighbours < 0:
         raise ValueError("--steps and --neighbours must be 0 or more; pass counts such as --steps 80 --neighbours 300.")
-    vae = load_model(args.model_dir)
     out = Path(args.out)
     check_new(out, args.overwrite)
     start = read_smiles(args.start)
+    canonical_starts(start)  # an invalid start molecule fails here, before the model and its property head
     train = read_smiles(args.train) if args.train else None
+    vae = load_model(args.model_dir)
     head, fit_info = fit_property_head(vae, args.property, train, seed=args.seed)
     results = optimize(vae, head, start, prop=args.property, thresholds=(args.similarity,), steps=args.steps,
                        neighbours=args.neighbours, seed=args.seed)

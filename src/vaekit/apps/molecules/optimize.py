@@ -92,6 +92,16 @@ def latent_path(head: PropertyHead, z0: torch.Tensor, *, steps: int, step_size: 
     return torch.stack(path)
 
 
+def canonical_starts(start: list[str]) -> list[str]:
+    """The canonical SMILES of the start molecules; one error naming the invalid ones (checked before
+    any model work, so a bad start file fails at once)."""
+    canon = [canonical(s) for s in start]
+    bad = [s for s, c in zip(start, canon) if c is None]
+    if bad:
+        raise ValueError(f"{len(bad)} start SMILES are not valid molecules, e.g. {bad[:3]}; remove them.")
+    return canon
+
+
 def optimize(vae, head: PropertyHead, start: list[str], *, prop: str = "penalized_logp",
              thresholds: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6), steps: int = 80, step_size: float = 0.1,
              samples_per_step: int = 2, neighbours: int = 300, seed: int = 0) -> pd.DataFrame:
@@ -99,10 +109,7 @@ def optimize(vae, head: PropertyHead, start: list[str], *, prop: str = "penalize
     property value, improvement (0 when nothing better was found) and similarity to the start."""
     if int(neighbours) < 0 or int(steps) < 0 or int(samples_per_step) < 0:
         raise ValueError("steps, samples_per_step and neighbours must be 0 or more; pass a count such as 80.")
-    canon = [canonical(s) for s in start]
-    bad = [s for s, c in zip(start, canon) if c is None]
-    if bad:
-        raise ValueError(f"{len(bad)} start SMILES are not valid molecules, e.g. {bad[:3]}; remove them.")
+    canon = canonical_starts(start)
     maximise = MAXIMISE[prop]
     sign = 1.0 if maximise else -1.0
     start_values = property_values(canon, prop)
