@@ -161,7 +161,9 @@ class TableDistribution(Distribution):
         logistic's standard deviation is scale * pi / sqrt(3))."""
         lay = self._index(self.loc)
         K = lay.components
-        logits, loc, raw, atom_logits = self.mix.split([K, K, K, lay.atoms], -1)
+        # contiguous copies: torch's element-wise kernels (softplus above all) run an order of magnitude
+        # slower on the strided views that split returns
+        logits, loc, raw, atom_logits = (t.contiguous() for t in self.mix.split([K, K, K, lay.atoms], -1))
         scale = F.softplus(raw) + self.scale_floor()
         logits = torch.cat([logits.masked_fill(lay.mix_pad, -math.inf), atom_logits.masked_fill(lay.atom_pad, -math.inf)], -1)
         return F.log_softmax(logits, -1), loc, scale
