@@ -1,0 +1,153 @@
+"""Choosing ``SemiSupervisedClassifier``'s table defaults on development tables (issue 18), not on the
+benchmark's draws.
+
+    python benchmarks/few_labels_tables_dev.py run        # every (table, draw, labels) cell; cached, resumable
+    python benchmarks/few_labels_tables_dev.py report     # -> benchmarks/results/few_labels_tables_dev.md
+
+Three binary tables: UCI Adult's income (draws 11 and 12; ``benchmarks/few_labels_adult.py`` reports draws
+6-10, which are not used here), ADBench's magic.gamma (gamma against hadron, 35% positive) and campaign
+(bank marketing, 11% positive). For each draw d: 3,000 rows at random (seed d) form the training pool, L of
+them (at least one per class) keep their label; a further 5,000 rows never in the pool are the test set.
+vaekit's configurations (``classifier`` x ``alpha``: the default 0.1 N = 300 and 10x that) are fitted on the raw frame; self-training and
+supervised logistic regression get it one-hot encoded and standardised, as in ``few_labels_adult.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import DATA, RESULTS, command, machine, write
+
+TABLES = {"adult": (11, 12), "ad_22_magic.gamma": (1, 2), "ad_5_campaign": (1, 2)}
+LABELS = (20, 100, 500)
+# method='m2' refuses data frames (M1 learns the table's columns), so every config is M1+M2
+CONFIGS = {"m1+m2, mlp (defaults)": {}, "m1+m2, linear": {"classifier": "linear"},
+           "m1+m2, mlp, alpha 10x": {"alpha": 3000.0}, "m1+m2, linear, alpha 10x": {"classifier": "linear", "alpha": 3000.0}}
+BASELINES = ("self-training (logistic regression, threshold 0.75)", "supervised only (logistic regression)")
+N_ROWS, N_TEST = 3000, 5000
+
+
+def load(name: str) -> tuple[pd.DataFrame, str]:
+    if name == "adult":
+        from synthetic_tables import TARGET, read_adult
+
+        data = read_adult(DATA / "adult" / "adult.data")
+        data[TARGET] = (data[TARGET] == ">50K").astype(int)
+        return data, TARGET
+    z = np.load(DATA / "adbench_dev" / f"{name[3:]}.npz", allow_pickle=False)
+    data = pd.DataFrame(z["X"], columns=[f"x{i}" for i in range(z["X"].shape[1])])
+    data["label"] = (z["y"].ravel() > 0).astype(int)
+    return data, "label"
+
+
+def run_cell(name: str, draw: int, n_labels: int, cache: Path) -> None:
+    import torch
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.semi_supervised import SelfTrainingClassifier
+
+    from vaekit import SemiSupervisedClassifier
+
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    data, target = load(name)
+    rng = np.random.default_rng(draw)
+    order = rng.permutation(len(data))
+    rows = data.iloc[order[:N_ROWS]].reset_index(drop=True)
+    test = data.iloc[order[N_ROWS:N_ROWS + N_TEST]].reset_index(drop=True)
+    y_all, y_test = rows.pop(target).to_numpy(), test.pop(target).to_numpy()
+    while True:
+        chosen = rng.choice(N_ROWS, n_labels, replace=False)
+        if len(set(y_all[chosen])) == 2:
+            break
+    y = np.full(N_ROWS, -1)
+    y[chosen] = y_all[chosen]
+    numeric = [c for c in rows.columns if rows[c].dtype.kind in "if"]
+    other = [c for c in rows.columns if c not in numeric]
+    encode = ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
+                              OneHotEncoder(handle_unknown="ignore", sparse_output=False)), other)])
+    x, x_test = encode.fit_transform(rows), encode.transform(test)
+    makers = {BASELINES[0]: lambda: SelfTrainingClassifier(LogisticRegression(max_iter=1000), threshold=0.75)
+              .fit(x, y).predict(x_test),
+              BASELINES[1]: lambda: LogisticRegression(max_iter=1000).fit(x[y >= 0], y[y >= 0]).predict(x_test)}
+    for label, params in CONFIGS.items():
+        makers[label] = (lambda p: lambda: SemiSupervisedClassifier(random_state=draw, **p).fit(rows, y).predict(test))(params)
+    for label, make in makers.items():
+        t0 = time.perf_counter()
+        pred = np.asarray(make()).astype(int)
+        rec = {"data": name, "draw": draw, "labels": n_labels, "method": label,
+               "error": round(100.0 * float((pred != y_test).mean()), 2), "f1": round(float(f1_score(y_test, pred)), 4),
+               "seconds": round(time.perf_counter() - t0, 1)}
+        with cache.open("a") as f:
+            f.write(json.dumps(rec) + "\n")
+        print(json.dumps(rec), flush=True)
+
+
+def report(cache: Path, out: Path) -> None:
+    recs = [json.loads(line) for line in cache.read_text().splitlines()]
+    methods = list(CONFIGS) + list(BASELINES)
+    err = collections.defaultdict(list)
+    for r in recs:
+        err[(r["data"], r["labels"], r["method"])].append(r["error"])
+    lines = ["# Few labels on tables: choosing the table defaults on development tables", "",
+             f"Written by `benchmarks/few_labels_tables_dev.py` (`{command()}`) on {datetime.date.today()} from the "
+             f"records in `{cache.name}`. {machine()}.", "", (__doc__ or "").split("\n\n")[2].replace("\n", " "), "",
+             "Test error % (mean over the table's draws):", "",
+             "| table | labels | " + " | ".join(methods) + " |", "|---|---:|" + "---:|" * len(methods)]
+    for t in TABLES:
+        for n in LABELS:
+            cells = [err.get((t, n, m)) for m in methods]
+            lines.append(f"| {t} | {n} | " + " | ".join(f"{np.mean(c):.2f}" if c else "" for c in cells) + " |")
+    lines += ["", "Mean over tables and label counts, and cells where the config is below both self-training and "
+              "supervised logistic regression:", "", "| method | mean error % | cells won (of 9) |", "|---|---:|---:|"]
+    for m in methods:
+        cells = [(np.mean(err[(t, n, m)]), min(np.mean(err[(t, n, b)]) for b in BASELINES))
+                 for t in TABLES for n in LABELS if err.get((t, n, m)) and all(err.get((t, n, b)) for b in BASELINES)]
+        if cells:
+            won = sum(a < b for a, b in cells) if m in CONFIGS else ""
+            lines.append(f"| {m} | {np.mean([a for a, _ in cells]):.2f} | {won} |")
+    write(out, lines)
+    print("\n".join(lines))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("mode", choices=("run", "report"))
+    p.add_argument("--tables", nargs="*", default=list(TABLES))
+    p.add_argument("--cache", default=str(RESULTS / "few_labels_tables_dev.jsonl"))
+    p.add_argument("--out", default=str(RESULTS / "few_labels_tables_dev.md"))
+    args = p.parse_args()
+    cache = Path(args.cache)
+    if args.mode == "report":
+        report(cache, Path(args.out))
+        return
+    seen = collections.Counter()
+    if cache.exists():
+        seen.update((r["data"], r["draw"], r["labels"]) for r in map(json.loads, cache.read_text().splitlines()))
+    done = {cell for cell, n in seen.items() if n >= len(CONFIGS) + len(BASELINES)}
+    for i in range(max(len(d) for d in TABLES.values())):  # every table's first draw, then the second
+        for name in args.tables:
+            for n in LABELS:
+                if i < len(TABLES[name]) and (name, TABLES[name][i], n) not in done:
+                    run_cell(name, TABLES[name][i], n, cache)
+
+
+if __name__ == "__main__":
+    main()
