@@ -31,18 +31,41 @@ METHODS = ("vaekit SemiSupervisedClassifier() defaults", "LabelSpreading (knn, 1
 N_ROWS, N_TEST = 3000, 5000
 
 
+def keep_labels(y_all: np.ndarray, n_labels: int, rng: np.random.Generator) -> np.ndarray:
+    """y_all with all but ``n_labels`` rows set to -1, drawn again until both classes have a label."""
+    while True:
+        chosen = rng.choice(len(y_all), n_labels, replace=False)
+        if len(set(y_all[chosen])) == 2:
+            break
+    y = np.full(len(y_all), -1)
+    y[chosen] = y_all[chosen]
+    return y
+
+
+def table_encoder(rows):
+    """What the scikit-learn methods see: numbers median-imputed and standardised, the other columns
+    one-hot (most frequent value for missing); unfitted."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = [c for c in rows.columns if rows[c].dtype.kind in "if"]
+    other = [c for c in rows.columns if c not in numeric]
+    return ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
+                              OneHotEncoder(handle_unknown="ignore", sparse_output=False)), other)])
+
+
 def run_cell(task: tuple[int, int, str]) -> dict:
     import warnings
 
     import torch
 
     torch.set_num_threads(1)
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
     from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
     from synthetic_tables import TARGET, read_adult
 
@@ -56,18 +79,8 @@ def run_cell(task: tuple[int, int, str]) -> dict:
     rows = full.iloc[rng.permutation(len(full))[:N_ROWS]].reset_index(drop=True)
     y_all = (rows.pop(TARGET) == ">50K").astype(int).to_numpy()
     y_test = (test.pop(TARGET) == ">50K").astype(int).to_numpy()
-    while True:  # at least one labelled row of each class
-        chosen = rng.choice(N_ROWS, n_labels, replace=False)
-        if len(set(y_all[chosen])) == 2:
-            break
-    y = np.full(N_ROWS, -1)
-    y[chosen] = y_all[chosen]
-    numeric = [c for c in rows.columns if rows[c].dtype.kind in "if"]
-    other = [c for c in rows.columns if c not in numeric]
-    encode = ColumnTransformer([
-        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
-        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore",
-                                                                                    sparse_output=False)), other)])
+    y = keep_labels(y_all, n_labels, rng)
+    encode = table_encoder(rows)
     x = encode.fit_transform(rows)
     x_test = encode.transform(test)
     out = {"labels": n_labels, "draw": draw, "error": {}, "f1": {}, "seconds": {}}

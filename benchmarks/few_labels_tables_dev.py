@@ -28,6 +28,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import DATA, RESULTS, command, machine, write
+from few_labels_adult import keep_labels, table_encoder
 
 TABLES = {"adult": (11, 12), "ad_22_magic.gamma": (1, 2), "ad_5_campaign": (1, 2)}
 LABELS = (20, 100, 500)
@@ -53,12 +54,8 @@ def load(name: str) -> tuple[pd.DataFrame, str]:
 
 def run_cell(name: str, draw: int, n_labels: int, cache: Path) -> None:
     import torch
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
     from sklearn.semi_supervised import SelfTrainingClassifier
 
     from vaekit import SemiSupervisedClassifier
@@ -71,18 +68,8 @@ def run_cell(name: str, draw: int, n_labels: int, cache: Path) -> None:
     rows = data.iloc[order[:N_ROWS]].reset_index(drop=True)
     test = data.iloc[order[N_ROWS:N_ROWS + N_TEST]].reset_index(drop=True)
     y_all, y_test = rows.pop(target).to_numpy(), test.pop(target).to_numpy()
-    while True:
-        chosen = rng.choice(N_ROWS, n_labels, replace=False)
-        if len(set(y_all[chosen])) == 2:
-            break
-    y = np.full(N_ROWS, -1)
-    y[chosen] = y_all[chosen]
-    numeric = [c for c in rows.columns if rows[c].dtype.kind in "if"]
-    other = [c for c in rows.columns if c not in numeric]
-    encode = ColumnTransformer([
-        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
-        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
-                              OneHotEncoder(handle_unknown="ignore", sparse_output=False)), other)])
+    y = keep_labels(y_all, n_labels, rng)
+    encode = table_encoder(rows)
     x, x_test = encode.fit_transform(rows), encode.transform(test)
     makers = {BASELINES[0]: lambda: SelfTrainingClassifier(LogisticRegression(max_iter=1000), threshold=0.75)
               .fit(x, y).predict(x_test),
