@@ -437,12 +437,36 @@ def test_a_data_frame_trains_m1_on_the_table_likelihood(tmp_path):
     clf.save(tmp_path / "table")
     again = SemiSupervisedClassifier.load(tmp_path / "table")
     np.testing.assert_allclose(again.predict_proba(frame[:20]), clf.predict_proba(frame[:20]), rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="method='m1\\+m2'"):
-        SemiSupervisedClassifier("m2", epochs=1).fit(frame, y)
     small = SemiSupervisedClassifier(latent_dim=2, m1_latent_dim=4, epochs=1, random_state=0).fit(frame, y)
     assert small.m1_config_.hidden == small.model_config_.hidden == (64,)  # hidden="auto" on a table
+    assert clf.model_config_.options["classifier"] == "linear"  # classifier="auto" on a table
     arrays = SemiSupervisedClassifier("m2", latent_dim=2, epochs=1).fit(frame[["amount", "count"]].to_numpy(float), y)
-    assert arrays.model_config_.hidden == (512, 256)
+    assert arrays.model_config_.hidden == (512, 256) and "classifier" not in arrays.model_config_.options
+
+
+def test_m2_on_a_data_frame_learns_from_the_columns_with_missing_cells(tmp_path):
+    rng = np.random.default_rng(1)
+    n = 400
+    cls = rng.integers(0, 2, n)
+    frame = pd.DataFrame({"amount": np.where(cls == 1, rng.normal(4.0, 1.0, n), rng.normal(-4.0, 1.0, n)),
+                          "colour": np.where(rng.random(n) < 0.9, np.where(cls == 1, "red", "blue"), "green"),
+                          "count": rng.poisson(3, n).astype(float)})
+    frame.loc[rng.random(n) < 0.2, "amount"] = np.nan  # missing cells reach q(y|x) as the column's mean
+    frame.loc[rng.random(n) < 0.1, "colour"] = None
+    y = np.full(n, -1)
+    labelled = np.r_[np.flatnonzero(cls == 0)[:5], np.flatnonzero(cls == 1)[:5]]
+    y[labelled] = cls[labelled]
+    clf = SemiSupervisedClassifier("m2", latent_dim=2, epochs=100, random_state=0).fit(frame, y)
+    assert clf.m1_ is None and clf.model_config_.options["classifier"] == "linear"
+    proba = clf.predict_proba(frame)
+    assert np.isfinite(proba).all()
+    assert np.mean(clf.predict(frame) == cls) > 0.9  # the planted classes, from 10 labels
+    assert np.isfinite(clf.score_samples(frame[:20], k=10)).all()
+    fake = clf.sample(10, y=1, random_state=0)
+    assert isinstance(fake, pd.DataFrame) and list(fake.columns) == list(frame.columns)
+    clf.save(tmp_path / "m2table")
+    again = SemiSupervisedClassifier.load(tmp_path / "m2table")
+    np.testing.assert_allclose(again.predict_proba(frame), proba, rtol=1e-5, atol=1e-6)
 
 
 def test_cli_trains_predicts_and_samples_a_mixed_table(tmp_path, monkeypatch, capsys):

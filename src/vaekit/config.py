@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import torch
 from torch import nn
 
 from vaekit import checks
@@ -250,6 +251,8 @@ def build_m2(cfg: ModelConfig) -> nn.Module:
     layers = [body, nn.Linear(body.out_features, cfg.n_classes)]
     if cfg.input_scale != 1.0:
         layers.insert(0, Scale(cfg.input_scale))
+    if getattr(vae.likelihood, "masks_missing", False):  # a table row: a missing cell (NaN) is shown as 0, as the encoder does
+        layers.insert(0, FillMissing())
     return SemiSupervisedVAE(vae, nn.Sequential(*layers), n_classes=cfg.n_classes,
                              class_prior=cfg.options.get("class_prior"),  # p(y) (its start if learned); absent: uniform
                              learn_class_prior=bool(cfg.options.get("learn_class_prior", False)))
@@ -262,6 +265,13 @@ class Scale(nn.Module):
 
     def forward(self, x):
         return x * self.factor
+
+
+class FillMissing(nn.Module):
+    """NaN (a missing cell of a standardised table row) -> 0, the training mean."""
+
+    def forward(self, x):
+        return torch.nan_to_num(x, nan=0.0)
 
 
 def build_hierarchical(cfg: ModelConfig) -> nn.Module:
