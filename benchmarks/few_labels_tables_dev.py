@@ -38,9 +38,10 @@ LABELS = (20, 100, 500)
 # method='m2' on a data frame: M2 with the table likelihood on the raw columns, q(y|x) on the encoded row
 CONFIGS = {"m1+m2, mlp (the session-11 default)": {"classifier": "mlp"},
            "m1+m2, linear (the table default)": {"classifier": "linear"},
-           "m1+m2, mlp, alpha 10x": {"alpha": 3000.0}, "m1+m2, linear, alpha 10x": {"classifier": "linear", "alpha": 3000.0},
+           "m1+m2, mlp, alpha 10x": {"classifier": "mlp", "alpha": 3000.0},
+           "m1+m2, linear, alpha 10x": {"classifier": "linear", "alpha": 3000.0},
            "m1+m2, linear, M1 code 64": {"classifier": "linear", "m1_latent_dim": 64},
-           "m1+m2, mlp, M1 code 64": {"m1_latent_dim": 64},
+           "m1+m2, mlp, M1 code 64": {"classifier": "mlp", "m1_latent_dim": 64},
            "m2 on the columns, linear": {"method": "m2", "classifier": "linear"}}
 BASELINES = ("self-training (logistic regression, threshold 0.75)", "supervised only (logistic regression)")
 N_ROWS, N_TEST = 3000, 5000
