@@ -251,7 +251,7 @@ def build_m2(cfg: ModelConfig) -> nn.Module:
     layers = [body, nn.Linear(body.out_features, cfg.n_classes)]
     if cfg.input_scale != 1.0:
         layers.insert(0, Scale(cfg.input_scale))
-    if getattr(vae.likelihood, "masks_missing", False):  # a table row: a missing cell (NaN) is shown as 0, as the encoder does
+    if getattr(vae.likelihood, "masks_missing", False):  # a table: NaN (a missing cell) shows as 0, as in the encoder
         layers.insert(0, FillMissing())
     return SemiSupervisedVAE(vae, nn.Sequential(*layers), n_classes=cfg.n_classes,
                              class_prior=cfg.options.get("class_prior"),  # p(y) (its start if learned); absent: uniform
