@@ -29,8 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, command, machine, write
-from few_labels_adult import keep_labels
-from few_labels_tables_dev import BASELINES, LABELS, N_ROWS, N_TEST, TABLES, load, read
+from few_labels_tables_dev import BASELINES, LABELS, TABLES, draw_cell, error_tables, load, read
 
 COMPARE = ("m1+m2, linear (the table default)", "m2 on the columns, linear", *BASELINES)
 
@@ -101,12 +100,7 @@ def run(lam: float, cache: Path) -> None:
             for n_labels in LABELS:
                 if (name, draw, n_labels) in done:
                     continue
-                rng = np.random.default_rng(draw)  # the same rows, labels and test set as few_labels_tables_dev.py
-                order = rng.permutation(len(data))
-                rows = data.iloc[order[:N_ROWS]].reset_index(drop=True)
-                test = data.iloc[order[N_ROWS:N_ROWS + N_TEST]].reset_index(drop=True)
-                y_all, y_test = rows.pop(target).to_numpy(), test.pop(target).to_numpy()
-                y = keep_labels(y_all, n_labels, rng)
+                rows, y, test, y_test = draw_cell(data, target, draw, n_labels)  # as few_labels_tables_dev.py
                 t0 = time.perf_counter()
                 pred = np.asarray(Classifier(random_state=draw).fit(rows, y).predict(test)).astype(int)
                 rec = {"data": name, "draw": draw, "labels": n_labels, "method": method,
@@ -128,18 +122,7 @@ def report(cache: Path, dev: Path, out: Path) -> None:
              f"`{cache.name}` and `{dev.name}`. {machine()}.", "",
              (__doc__ or "").split("\n\n")[2].replace("\n", " "), "",
              "Test error % (mean over the table's draws; the last four columns are `few_labels_tables_dev.py`'s "
-             "records):", "", "| table | labels | " + " | ".join(methods) + " |", "|---|---:|" + "---:|" * len(methods)]
-    for t in TABLES:
-        for n in LABELS:
-            cells = [err.get((t, n, m)) for m in methods]
-            lines.append(f"| {t} | {n} | " + " | ".join(f"{np.mean(c):.2f}" if c else "" for c in cells) + " |")
-    lines += ["", "| method | mean error % | cells below both baselines (of 9) |", "|---|---:|---:|"]
-    for m in methods:
-        cells = [(np.mean(err[(t, n, m)]), min(np.mean(err[(t, n, b)]) for b in BASELINES))
-                 for t in TABLES for n in LABELS if err.get((t, n, m))]
-        if len(cells) == len(TABLES) * len(LABELS):
-            won = sum(a < b for a, b in cells) if m not in BASELINES else ""
-            lines.append(f"| {m} | {np.mean([a for a, _ in cells]):.2f} | {won} |")
+             "records):", ""] + error_tables(err, methods)
     write(out, lines)
     print("\n".join(lines))
 

@@ -417,13 +417,19 @@ def test_linear_probe_ranks_informative_features_first(clf, data):
         linear_probe(X_train, y_train[:5], X_test, y_test)
 
 
+def planted_table(rng, n: int, shift: float):
+    """A mixed table with two planted classes: amount near +-shift, colour mostly red/blue by class, a count."""
+    cls = rng.integers(0, 2, n)
+    frame = pd.DataFrame({"amount": np.where(cls == 1, rng.normal(shift, 1.0, n), rng.normal(-shift, 1.0, n)),
+                          "colour": np.where(rng.random(n) < 0.9, np.where(cls == 1, "red", "blue"), "green"),
+                          "count": rng.poisson(3, n)})
+    return frame, cls
+
+
 def test_a_data_frame_trains_m1_on_the_table_likelihood(tmp_path):
     rng = np.random.default_rng(0)
     n = 400
-    cls = rng.integers(0, 2, n)
-    frame = pd.DataFrame({"amount": np.where(cls == 1, rng.normal(5.0, 1.0, n), rng.normal(-5.0, 1.0, n)),
-                          "colour": np.where(rng.random(n) < 0.9, np.where(cls == 1, "red", "blue"), "green"),
-                          "count": rng.poisson(3, n)})
+    frame, cls = planted_table(rng, n, 5.0)
     y = np.full(n, -1, dtype=object)
     labelled = np.r_[np.flatnonzero(cls == 0)[:5], np.flatnonzero(cls == 1)[:5]]
     y[labelled] = np.where(cls[labelled] == 1, "yes", "no")
@@ -447,10 +453,7 @@ def test_a_data_frame_trains_m1_on_the_table_likelihood(tmp_path):
 def test_m2_on_a_data_frame_learns_from_the_columns_with_missing_cells(tmp_path):
     rng = np.random.default_rng(1)
     n = 400
-    cls = rng.integers(0, 2, n)
-    frame = pd.DataFrame({"amount": np.where(cls == 1, rng.normal(4.0, 1.0, n), rng.normal(-4.0, 1.0, n)),
-                          "colour": np.where(rng.random(n) < 0.9, np.where(cls == 1, "red", "blue"), "green"),
-                          "count": rng.poisson(3, n).astype(float)})
+    frame, cls = planted_table(rng, n, 4.0)
     frame.loc[rng.random(n) < 0.2, "amount"] = np.nan  # missing cells reach q(y|x) as the column's mean
     frame.loc[rng.random(n) < 0.1, "colour"] = None
     y = np.full(n, -1)
