@@ -108,7 +108,7 @@ def run_worker(python: str, name: str, train: Path, out: Path, *, seed: int, epo
     if done.returncode != 0:
         raise RuntimeError(f"worker {name} failed:\n{done.stderr[-3000:]}")
     info = json.loads(out.with_suffix(".json").read_text())
-    info["wall_seconds"] = time.perf_counter() - t0
+    info["wall_seconds"], info["load"] = time.perf_counter() - t0, os.getloadavg()[0]
     return info
 
 
@@ -278,6 +278,15 @@ def checks_md(rows: list[dict]) -> list[str]:
     return out
 
 
+def load_note(results: dict) -> str:
+    """The 1-minute load average seen as each worker ended (the worker itself adds about 1)."""
+    loads = [r["load"] for rows in results.values() for r in rows if "load" in r]
+    if not loads:
+        return "load not recorded"
+    return (f"load average after each method {min(loads):.1f}-{max(loads):.1f}, the worker itself about 1: "
+            + ("other work shared the cores, so times carry noise" if max(loads) > 1.6 else "a quiet machine"))
+
+
 def write_results(args, results: dict, aug, *, done: bool = True) -> None:
     import platform
 
@@ -294,9 +303,8 @@ def write_results(args, results: dict, aug, *, done: bool = True) -> None:
     head = [
         "# Synthetic tables: UCI Adult", "",
         f"Command: `python benchmarks/synthetic_tables.py {' '.join(sys.argv[1:])}`  ",
-        f"Date: {time.strftime('%Y-%m-%d %H:%M')}; CPU: {cpu}, 1 torch thread per method (the machine's 2 cores "
-        "were shared with other work, so times carry noise; every method ran under the same conditions, one after "
-        "another); torch " + torch.__version__ + f", sdmetrics {sdmetrics.__version__}, scikit-learn {sklearn.__version__}"
+        f"Date: {time.strftime('%Y-%m-%d %H:%M')}; CPU: {cpu}, 1 torch thread per method, one method after "
+        f"another on the machine's {os.cpu_count()} cores ({load_note(results)}); torch " + torch.__version__ + f", sdmetrics {sdmetrics.__version__}, scikit-learn {sklearn.__version__}"
         + (f", {sdv_versions} (separate environment)" if sdv_versions else "") + ".  ",
         f"vaekit settings: `{args.vaekit_params}` over the defaults of `TabularSynthesizer` (seed {args.seed}).", "",
         *([] if done else ["**Partial results: the run had not finished when this file was written; the methods "

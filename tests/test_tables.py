@@ -129,6 +129,53 @@ def test_mixture_gradients_are_finite_far_in_the_tails():
     assert torch.isfinite(lp).all() and torch.isfinite(h.grad).all()
 
 
+def test_categorical_blocks_are_log_softmax_over_each_block_with_extreme_logits_and_missing_cells():
+    columns = [{"kind": "categorical", "size": 3}, {"kind": "numeric"}, {"kind": "categorical", "size": 1},
+               {"kind": "categorical", "size": 5}]
+    lik = TableLikelihood(columns=columns)
+    h = (torch.randn(4, lik.n_params, lik.layout.width) * 40).requires_grad_(True)
+    h.data[0, 0, 5:10] = torch.tensor([300.0, -300.0, 0.0, 90.0, -1e4])  # far apart within a block
+    x = torch.tensor([[0, 0, 1, 0.5, 1, 0, 0, 0, 0, 1],
+                      [1, 0, 0, -1.0, 1, 0, 1, 0, 0, 0],
+                      [math.nan] * 3 + [0.0, 1, 0, 0, 0, 1, 0],  # first block missing
+                      [0, 1, 0, 2.0, 1] + [math.nan] * 5])
+    px = lik(h, 1)
+    got = px.feature_log_prob(x)
+    want = torch.zeros(4, 4)
+    for i in range(4):  # each block by itself: log_softmax of its logits at the one-hot category
+        for col, (start, size) in zip((0, 2, 3), ((0, 3), (4, 1), (5, 5))):
+            block = x[i, start:start + size]
+            if not torch.isnan(block).any():
+                want[i, col] = torch.log_softmax(h[i, 0, start:start + size].double(), -1)[block.argmax()].float()
+    assert torch.allclose(got[:, [0, 2, 3]], want[:, [0, 2, 3]], atol=1e-4, rtol=1e-5)
+    assert got[2, 0] == 0 and got[3, 3] == 0  # missing blocks are left out
+    got[:, [0, 2, 3]].sum().backward()
+    assert torch.isfinite(h.grad).all()
+
+
+def test_tail_safe_softplus_and_logsumexp_agree_with_torch():
+    from vaekit.likelihoods.table import logsumexp, softplus
+
+    t = torch.tensor([-1e4, -100.0, -16.0, -3.0, 0.0, 5.0, 50.0, 1e4])
+    assert (softplus(t) - torch.nn.functional.softplus(t)).abs().max() < 4e-7
+    rows = torch.tensor([[0.0, -math.inf, -3.0], [-200.0, -1000.0, -250.0], [-math.inf] * 3, [1e4, 0.0, -1e4]])
+    got, want = logsumexp(rows), torch.logsumexp(rows, -1)
+    assert torch.isneginf(got[2]) and torch.allclose(got[[0, 1, 3]], want[[0, 1, 3]])
+
+
+def test_mixture_terms_match_the_plain_formula_where_it_is_stable():
+    col = {"kind": "numeric", "components": 3, "atoms": [0.0]}
+    lik, px = mixture_px([col], seed=2, batch=5)
+    v = torch.tensor([[0.0], [0.3], [-2.0], [5.0], [1e-3]])
+    got = px.mixture_log_prob(v)  # (5, 1)
+    log_w, loc, scale = px.mixture()
+    t = (v.unsqueeze(-1) - loc) / scale  # (5, 1, 3)
+    dens = -t - scale.log() - 2 * torch.nn.functional.softplus(-t)  # logistic log-density, torch's own softplus
+    at = v.unsqueeze(-1) == 0  # at the atom only the atom's weight counts
+    terms = torch.cat([dens.masked_fill(at, -math.inf), torch.where(at, 0.0, -math.inf)], -1)
+    assert torch.allclose(got, torch.logsumexp(log_w + terms, -1), atol=1e-5)
+
+
 # -- the table stack's opt-in kinds ----------------------------------------------------------------
 def test_rich_spec_round_trips_types_dates_and_missing_cells():
     frame = mixed_table(50)
@@ -297,6 +344,17 @@ def test_bad_conditions_get_one_clear_sentence(fitted):
                               ({"customer": "c0001"}, "ID column"), ({"kind": None}, "missing")]:
         with pytest.raises(ValueError, match=match):
             syn.sample(5, conditions=conditions)
+
+
+def test_auto_training_length_is_passes_over_the_rows_within_the_step_bounds(fitted):
+    from vaekit.apps.tables.synthesizer import auto_epochs
+
+    assert auto_epochs(3000, 500, most=2000) == 100  # 6 batches a pass, 100 passes: 600 steps
+    assert auto_epochs(30000, 500, most=2000) == 34  # 60 batches a pass: stops at ~2,000 steps
+    assert auto_epochs(200, 200, most=2000) == 300  # a tiny table still gets 300 steps
+    assert auto_epochs(3000, 500, most=120) == 20  # the user's ``steps`` is the most
+    syn, frame, _ = fitted  # 600 rows in batches of 128: 5 a pass, 300 steps is both least and most
+    assert len(syn.history_.records) == 60
 
 
 def test_unfitted_and_bad_parameters():

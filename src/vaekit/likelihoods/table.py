@@ -76,6 +76,9 @@ class Layout:
         self.cat_pad = torch.tensor([[j >= n for j in range(width)] for n in cat_size],
                                     dtype=torch.bool).reshape(len(cat_size), width)
         self.cat_first = torch.tensor(cat_start, dtype=torch.long)
+        # the same slots unpadded: model-array position and block of each
+        self.cat_slot = torch.tensor([s + j for s, n in zip(cat_start, cat_size) for j in range(n)], dtype=torch.long)
+        self.cat_block = torch.tensor([b for b, n in enumerate(cat_size) for _ in range(n)], dtype=torch.long)
         # slots never drawn when generating: padding, and a block's last slot when it stands for
         # "a category not seen at fit time" (or "differs from the fit-time constant")
         unseen = [bool(columns[i].get("unseen_slot")) and n > 1 for i, n in zip(cat_col, cat_size)]
@@ -109,15 +112,35 @@ class Layout:
         self.n_outputs = self.width + self.mix_size * self.n_mix
 
 
-INDEX = ("num_at", "num_col", "cat_col", "cat_index", "cat_pad", "cat_first", "gen_pad",
+INDEX = ("num_at", "num_col", "cat_col", "cat_index", "cat_pad", "cat_first", "cat_slot", "cat_block", "gen_pad",
          "mix_at", "mix_col", "mix_pad", "mix_bin", "mix_bounded", "mix_low", "mix_high", "atom_at", "atom_pad",
          "atom_tol")
+
+
+# Below this, exp(t) is under float32's resolution of any sum it joins (and log1p(exp(t)) = exp(t) to it).
+# Arguments are clamped there because torch's CPU exp and log1p take a slow path, tens of times slower,
+# for inputs far out in the tails, which the mixture terms of a fitted model are full of.
+TAIL = -15.0
+
+
+def softplus(t: torch.Tensor) -> torch.Tensor:
+    """log(1 + exp(t)), as F.softplus but with t raised to TAIL first: off by less than
+    exp(TAIL) = 3.1e-7 nats, without the slow path for very negative t."""
+    return F.softplus(t.clamp(min=TAIL))
+
+
+def logsumexp(t: torch.Tensor) -> torch.Tensor:
+    """log sum_k exp(t_k) over the last dimension (-inf where every t_k is -inf). Terms more than 80
+    nats below the largest add less than exp(-80) to a sum >= 1 and are clamped there."""
+    top = t.detach().amax(-1, keepdim=True).clamp(min=-1e30)  # finite, so t - top is never -inf - (-inf)
+    out = torch.log(torch.exp((t - top).clamp(min=-80.0)).sum(-1)) + top.squeeze(-1)
+    return torch.where(top.squeeze(-1) > -1e30, out, -math.inf)
 
 
 def log_logistic_mass(a: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
     """log(sigmoid(a + width) - sigmoid(a)) for width > 0, stable in both tails and for tiny widths:
     = log(1 - exp(-width)) + log sigmoid(b) + log(1 - sigmoid(a)), with b = a + width."""
-    return torch.log(-torch.expm1(-width)) - F.softplus(-(a + width)) - F.softplus(a)
+    return torch.log(-torch.expm1(-width)) - softplus(-(a + width)) - softplus(a)
 
 
 def truncated_logistic(loc: torch.Tensor, scale: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
@@ -164,7 +187,7 @@ class TableDistribution(Distribution):
         # contiguous copies: torch's element-wise kernels (softplus above all) run an order of magnitude
         # slower on the strided views that split returns
         logits, loc, raw, atom_logits = (t.contiguous() for t in self.mix.split([K, K, K, lay.atoms], -1))
-        scale = F.softplus(raw) + self.scale_floor()
+        scale = softplus(raw) + self.scale_floor()
         logits = torch.cat([logits.masked_fill(lay.mix_pad, -math.inf), atom_logits.masked_fill(lay.atom_pad, -math.inf)], -1)
         return F.log_softmax(logits, -1), loc, scale
 
@@ -181,8 +204,10 @@ class TableDistribution(Distribution):
         """log Z_k: each component's mass inside its column's [low, high] (0 for unbounded columns)."""
         lay = self.layout
         span = (lay.mix_high - lay.mix_low).unsqueeze(-1)  # (n_mix, 1); 2 for unbounded (unused)
+        if not lay.mix_bounded.any():
+            return torch.zeros_like(loc)
         z = log_logistic_mass((lay.mix_low.unsqueeze(-1) - loc) / scale, span / scale)
-        return torch.where(lay.mix_bounded.unsqueeze(-1), z, torch.zeros_like(z))
+        return z if lay.mix_bounded.all() else torch.where(lay.mix_bounded.unsqueeze(-1), z, torch.zeros_like(z))
 
     def mixture_log_prob(self, v: torch.Tensor) -> torch.Tensor:
         """log p(v_c|z) of the mixture columns' values v (*, n_mix) in nats: a log-mass for discrete
@@ -193,16 +218,21 @@ class TableDistribution(Distribution):
         bin_width = lay.mix_bin.unsqueeze(-1)
         discrete = bin_width > 0
         t = (v - loc) / scale
-        mass = log_logistic_mass(t - 0.5 * bin_width / scale,
-                                 torch.where(discrete, bin_width, torch.ones_like(bin_width)) / scale)
-        density = -t - torch.log(scale) - 2 * F.softplus(-t)  # logistic log-density
-        term = torch.where(discrete, mass, density) - self._log_range_mass(loc, scale)  # (*, n_mix, K)
+        # each kind's term only where the table has columns of that kind (both, then picked per column)
+        if discrete.any():
+            term = mass = log_logistic_mass(t - 0.5 * bin_width / scale,
+                                            torch.where(discrete, bin_width, torch.ones_like(bin_width)) / scale)
+        if not discrete.all():
+            term = density = -t - torch.log(scale) - 2 * softplus(-t)  # logistic log-density
+            if discrete.any():
+                term = torch.where(discrete, mass, density)
+        term = term - self._log_range_mass(loc, scale)  # (*, n_mix, K)
         at_atom = ((v - lay.atom_at).abs() <= lay.atom_tol) & ~lay.atom_pad  # (*, n_mix, A)
         atom_term = torch.zeros_like(at_atom, dtype=term.dtype).masked_fill(~at_atom, -math.inf)
         # at an atom of a continuous column the components' density has no mass: the term is log w_a
         on_atom = at_atom.any(-1, keepdim=True) & ~discrete
         term = term.masked_fill(on_atom, -math.inf)
-        return torch.logsumexp(log_w + torch.cat([term, atom_term.expand(*term.shape[:-1], -1)], -1), -1)
+        return logsumexp(log_w + torch.cat([term, atom_term.expand(*term.shape[:-1], -1)], -1))
 
     def mixture_sample(self, sample_shape: torch.Size) -> torch.Tensor:
         """(*sample_shape, *batch, n_mix) draws: a component or atom by its weight, then the atom's value
@@ -229,6 +259,25 @@ class TableDistribution(Distribution):
         logits = self.loc[..., lay.cat_index].masked_fill(lay.cat_pad, -math.inf)
         return F.log_softmax(logits, -1)
 
+    def block_log_prob(self, xs: torch.Tensor) -> torch.Tensor:
+        """sum_j x_j log softmax(logits)_j per categorical block, (*, n_cat), from the blocks' slots
+        ``xs`` (*, S) side by side (a one-hot block picks its category's log-probability). The
+        normaliser is a per-block log-sum-exp over the S real slots rather than padded blocks (several
+        times faster than ``block_logits``)."""
+        lay = self.layout
+        logits = self.loc.index_select(-1, lay.cat_slot)  # (*batch, S)
+        n_cat = len(lay.cat_first)
+        top = logits.new_full((*logits.shape[:-1], n_cat), -math.inf).scatter_reduce(
+            -1, lay.cat_block.expand(*logits.shape), logits.detach(), "amax")  # (*batch, n_cat)
+        shifted = logits - top.index_select(-1, lay.cat_block)  # each block's largest logit at 0
+        xs, shifted = torch.broadcast_tensors(xs, shifted)
+
+        def per_block(v):  # (*, S) -> (*, n_cat): the sum over each block's slots
+            return v.new_zeros((*v.shape[:-1], n_cat)).index_add(-1, lay.cat_block, v)
+
+        log_z = torch.log(per_block(torch.exp(shifted.clamp(min=-80.0))))  # the largest term adds 1
+        return per_block(xs * shifted) - log_z * per_block(xs)
+
     def feature_log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log p(x_c|z) per column, (*batch, F) in nats; 0 where x_c is missing."""
         lay = self._index(x)
@@ -241,9 +290,8 @@ class TableDistribution(Distribution):
             lp = Normal(self.loc[..., lay.num_at], self.scale, validate_args=False).log_prob(torch.nan_to_num(xn))
             out[..., lay.num_col] = torch.where(seen, lp, torch.zeros_like(lp)).expand(*shape, -1)
         if len(lay.cat_first):
-            xb = torch.nan_to_num(x[..., lay.cat_index].masked_fill(lay.cat_pad, 0.0))  # (*, n_cat, width)
             seen = torch.isfinite(x[..., lay.cat_first])
-            lp = (self.block_logits() * xb).nan_to_num(0.0, neginf=0.0).sum(-1)  # one-hot picks one slot
+            lp = self.block_log_prob(torch.nan_to_num(x.index_select(-1, lay.cat_slot)))
             out[..., lay.cat_col] = torch.where(seen, lp, torch.zeros_like(lp)).expand(*shape, -1)
         if lay.n_mix:
             xm = x[..., lay.mix_at]
@@ -318,8 +366,9 @@ class TableLikelihood(Likelihood):
             loc = h.float().squeeze(-event_dims - 1)  # (*batch, D)
         else:
             flat = h.float().flatten(-2)  # (*batch, n_params * D): the decoder's outputs in order
-            loc = flat[..., : lay.width]
-            mix = flat[..., lay.width: self.n_outputs].unflatten(-1, (lay.n_mix, lay.mix_size))
+            # one split, not two slices, so the backward pass writes one gradient rather than two zero-filled ones
+            loc, mix, _ = flat.split([lay.width, self.n_outputs - lay.width, flat.shape[-1] - self.n_outputs], -1)
+            mix = mix.unflatten(-1, (lay.n_mix, lay.mix_size))
         scale = positive(self.raw_scale, MIN_SCALE)
         if self.min_scale > 0:
             scale = scale.clamp(min=self.min_scale)
