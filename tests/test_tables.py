@@ -209,6 +209,10 @@ def test_samples_keep_columns_dtypes_categories_ranges_and_patterns(fitted):
     for c in ("bimodal", "count", "amount", "joined"):
         assert fake[c].min() >= frame[c].min() and fake[c].max() <= frame[c].max(), c
     assert (fake["count"] >= 0).all()
+    # amounts kept to cents come back in cents (the other float column has no such precision)
+    amounts = fake["amount"].dropna()
+    assert (amounts == amounts.round(2)).all() and (amounts != amounts.round(1)).any()
+    assert (fake["bimodal"] != fake["bimodal"].round(6)).any()
     # both modes, and little mass between them (a single Gaussian would put a third of it there)
     assert 0.35 < (fake["bimodal"] > 0).mean() < 0.65 and (fake["bimodal"].abs() < 2).mean() < 0.05
     # a spike (85% zeros, the rest in the thousands) is reproduced by its atom

@@ -137,6 +137,8 @@ def fit_table(df, *, standardize: bool = True, categorical=(), name: str = "the 
                         "min": float(obs.min()), "max": float(obs.max())})
         if when:
             numeric[-1]["datetime"] = unit
+        elif not integer and (decimals := observed_decimals(obs)) is not None:
+            numeric[-1]["decimals"] = decimals
         if components:
             numeric[-1]["components"] = int(components)
             numeric[-1]["atoms"] = atoms_of(obs)
@@ -144,6 +146,14 @@ def fit_table(df, *, standardize: bool = True, categorical=(), name: str = "the 
         raise ValueError(f"Every column of {name} is constant; there is nothing to model.")
     return {"version": SPEC_VERSION, "order": order, "from_frame": from_frame,
             "columns": numeric + cats + constant + indicators}
+
+
+def observed_decimals(obs: np.ndarray, *, most: int = 6) -> int | None:
+    """The fewest decimal places that write every observed value (to float32 precision: a float32
+    column's 43.8 is 43.79999924), or None when that takes more than ``most``. Decoded values are
+    rounded to it, so a column kept to cents comes back in cents."""
+    tol = 1e-7 * np.maximum(1.0, np.abs(obs))
+    return next((d for d in range(1, most + 1) if np.all(np.abs(obs - np.round(obs, d)) <= tol)), None)
 
 
 def atoms_of(obs: np.ndarray, *, share: float = 0.01, most: int = 16) -> list[float]:
@@ -297,10 +307,10 @@ def decode_table(x: np.ndarray, spec: dict) -> pd.DataFrame:
         if c["kind"] == "missing":
             gone[c["of"]] = block[:, 1] > block[:, 0]
         elif c["kind"] == "numeric":
-            v = block[:, 0] * c["std"] + c["mean"]
+            v = block[:, 0].astype(np.float64) * c["std"] + c["mean"]
             if "min" in c:
                 v = np.clip(v, c["min"], c["max"])
-            v = np.round(v) if c.get("integer") else v
+            v = np.round(v) if c.get("integer") else np.round(v, c["decimals"]) if "decimals" in c else v
             out[c["name"]] = v if c.get("datetime") else restore_dtype(v, c.get("dtype", ""))
         elif c["kind"] == "constant":
             out[c["name"]] = np.where(np.isnan(block[:, 0]), np.nan, c["value"] if c["value"] is not None else np.nan)

@@ -63,8 +63,10 @@ def run_fit(args) -> int:
         fake = syn.sample(len(frame), random_state=0)
         report = quality_report(frame.drop(columns=syn.id_columns_), fake.drop(columns=syn.id_columns_))
         report.to_html(out / "report.html", title=f"Synthetic data quality: {Path(args.data).name}")
+        pairs = report.value("column pair trends")
+        pairs = f"{pairs:.3f}" if pairs == pairs else "none (no related pair of columns in the real table)"
         print(f"quality score {report.score:.3f} (column shapes {report.value('column shapes'):.3f}, column pair "
-              f"trends {report.value('column pair trends'):.3f}) on {len(fake)} sampled rows; wrote {out / 'report.html'}")
+              f"trends {pairs}) on {len(fake)} sampled rows; wrote {out / 'report.html'}")
     return 0
 
 

@@ -124,7 +124,8 @@ def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: dict |
     rows = [("quality score", report.get_score(), "SDMetrics QualityReport: mean of the two properties"),
             ("column shapes", props["Column Shapes"], "KS complement (numbers, dates), TV complement (categories)"),
             ("column pair trends", props["Column Pair Trends"],
-             "correlation / contingency similarity of the related pairs")]
+             "correlation / contingency similarity of the related pairs" if np.isfinite(props["Column Pair Trends"])
+             else "none: no pair of columns is related in the real table (SDMetrics scores only related pairs)")]
     if holdout is not None:
         holdout = align_types(check_pair(real, holdout)[1], real)
         if target is not None:
