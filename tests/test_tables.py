@@ -190,6 +190,15 @@ def test_rich_spec_round_trips_types_dates_and_missing_cells():
     assert tabular.log_jacobian(spec) == pytest.approx(-math.log(kinds["bimodal"]["std"]) - math.log(kinds["amount"]["std"]))
 
 
+def test_observed_decimals_are_relative_to_each_value():
+    from vaekit.data.tabular import observed_decimals
+
+    assert observed_decimals(np.array([43.8, 12.1], dtype=np.float32).astype(np.float64)) == 1  # float32 storage
+    assert observed_decimals(np.array([0.0, 1.25, -3.5])) == 2
+    assert observed_decimals(np.array([1e-8, 2.5e-9, 3e-8])) is None  # tiny values are not rounded to 0
+    assert observed_decimals(np.array([0.1234567, 2.0])) is None  # more than 6 decimals: left alone
+
+
 def test_default_spec_is_unchanged_by_the_new_options():
     frame = mixed_table(50).drop(columns=["joined"])
     spec = tabular.fit_table(frame)

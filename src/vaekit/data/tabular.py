@@ -152,7 +152,7 @@ def observed_decimals(obs: np.ndarray, *, most: int = 6) -> int | None:
     """The fewest decimal places that write every observed value (to float32 precision: a float32
     column's 43.8 is 43.79999924), or None when that takes more than ``most``. Decoded values are
     rounded to it, so a column kept to cents comes back in cents."""
-    tol = 1e-7 * np.maximum(1.0, np.abs(obs))
+    tol = 1e-7 * np.abs(obs)  # relative: a column of values near 1e-9 is not "0.0 to one decimal"
     return next((d for d in range(1, most + 1) if np.all(np.abs(obs - np.round(obs, d)) <= tol)), None)
 
 
