@@ -38,8 +38,11 @@ def column_plot(ax, name: str, real: pd.Series, synth: pd.Series, sdtype: str, s
         r, s = r.dropna().to_numpy(float), s.dropna().to_numpy(float)
         lo, hi = (np.quantile(r, [0.0, 0.995]) if len(r) else (0.0, 1.0))
         bins = np.linspace(lo, hi if hi > lo else lo + 1, 31)
-        ax.hist(np.clip(r, lo, hi), bins=bins, density=True, alpha=0.55, color=REAL, label="real")
-        ax.hist(np.clip(s, lo, hi), bins=bins, density=True, alpha=0.55, color=SYNTH, label="synthetic")
+        for values, colour, label in ((r, REAL, "real"), (s, SYNTH, "synthetic")):
+            if len(values):  # an all-missing column has no histogram (density of nothing is 0 / 0)
+                ax.hist(np.clip(values, lo, hi), bins=bins, density=True, alpha=0.55, color=colour, label=label)
+        if not (len(r) or len(s)):
+            ax.text(0.5, 0.5, "every cell missing", ha="center", va="center", transform=ax.transAxes)
         if sdtype == "datetime":
             ax.set_xlabel("days since 1970")
     else:
