@@ -66,13 +66,13 @@ def load(name: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
 def run_one(name: str, beta: float, ks: tuple[int, ...], cache: Path, seed: int = 0) -> None:
     import vaekit
     from vaekit.apps.tables.quality import ml_efficacy, quality_report
-    from vaekit.apps.tables.synthesizer import fit_latent_mixture
+    from vaekit.apps.tables.synthesizer import auto_epochs, fit_latent_mixture
 
     train, test, target = load(name)
     t0 = time.perf_counter()
     # the training length and mixture size these records were made with (the defaults before
     # synthetic_tables_schedule.py chose 100 passes and 5 components): 2,000 steps, 10 components
-    epochs = -(-2000 // -(-len(train) // min(500, len(train))))
+    epochs = auto_epochs(len(train), min(500, len(train)), most=2000, least=2000)
     syn = vaekit.TabularSynthesizer(random_state=seed, beta=beta, prior="normal", epochs=epochs, components=10).fit(train)
     fit_s = time.perf_counter() - t0
     real_f1, _ = ml_efficacy(train, test, target, reference=train)

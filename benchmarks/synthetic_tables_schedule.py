@@ -156,10 +156,10 @@ def main() -> None:
     if args.mode == "report":
         return report(args)
     cache = Path(args.cache)
+    have = records(cache) if cache.exists() else {}  # another process may append other seeds meanwhile
     for seed in args.seeds:
         for schedule in args.schedules:
             for name in args.tables:
-                have = records(cache) if cache.exists() else {}
                 if not any(r["seed"] == seed for r in have.get(schedule, {}).get(name, [])):
                     run_one(name, schedule, seed, cache)
 

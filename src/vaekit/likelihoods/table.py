@@ -94,6 +94,10 @@ class Layout:
                                     dtype=torch.bool).reshape(len(mix), self.components)
         self.mix_bin = torch.tensor([m[3] for m in mix], dtype=torch.float32)
         self.mix_bounded = torch.tensor([math.isfinite(m[4]) and math.isfinite(m[5]) for m in mix], dtype=torch.bool)
+        # which kinds of mixture term the table needs ("some" / "all" of its mixture columns), fixed at build time
+        discrete, bounded = [m[3] > 0 for m in mix], [bool(b) for b in self.mix_bounded]
+        self.some_discrete, self.all_discrete = any(discrete), all(discrete)
+        self.some_bounded, self.all_bounded = any(bounded), all(bounded)
         self.mix_low = torch.tensor([m[4] if math.isfinite(m[4]) else -1.0 for m in mix], dtype=torch.float32)
         self.mix_high = torch.tensor([m[5] if math.isfinite(m[5]) else 1.0 for m in mix], dtype=torch.float32)
         for m in mix:
@@ -204,10 +208,10 @@ class TableDistribution(Distribution):
         """log Z_k: each component's mass inside its column's [low, high] (0 for unbounded columns)."""
         lay = self.layout
         span = (lay.mix_high - lay.mix_low).unsqueeze(-1)  # (n_mix, 1); 2 for unbounded (unused)
-        if not lay.mix_bounded.any():
+        if not lay.some_bounded:
             return torch.zeros_like(loc)
         z = log_logistic_mass((lay.mix_low.unsqueeze(-1) - loc) / scale, span / scale)
-        return z if lay.mix_bounded.all() else torch.where(lay.mix_bounded.unsqueeze(-1), z, torch.zeros_like(z))
+        return z if lay.all_bounded else torch.where(lay.mix_bounded.unsqueeze(-1), z, torch.zeros_like(z))
 
     def mixture_log_prob(self, v: torch.Tensor) -> torch.Tensor:
         """log p(v_c|z) of the mixture columns' values v (*, n_mix) in nats: a log-mass for discrete
@@ -219,12 +223,12 @@ class TableDistribution(Distribution):
         discrete = bin_width > 0
         t = (v - loc) / scale
         # each kind's term only where the table has columns of that kind (both, then picked per column)
-        if discrete.any():
+        if lay.some_discrete:
             term = mass = log_logistic_mass(t - 0.5 * bin_width / scale,
                                             torch.where(discrete, bin_width, torch.ones_like(bin_width)) / scale)
-        if not discrete.all():
+        if not lay.all_discrete:
             term = density = -t - torch.log(scale) - 2 * softplus(-t)  # logistic log-density
-            if discrete.any():
+            if lay.some_discrete:
                 term = torch.where(discrete, mass, density)
         term = term - self._log_range_mass(loc, scale)  # (*, n_mix, K)
         at_atom = ((v - lay.atom_at).abs() <= lay.atom_tol) & ~lay.atom_pad  # (*, n_mix, A)

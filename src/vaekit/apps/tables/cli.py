@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from vaekit.cli_common import UserError, add_overwrite, add_settings, command, new_output, settings
@@ -64,7 +65,7 @@ def run_fit(args) -> int:
         report = quality_report(frame.drop(columns=syn.id_columns_), fake.drop(columns=syn.id_columns_))
         report.to_html(out / "report.html", title=f"Synthetic data quality: {Path(args.data).name}")
         pairs = report.value("column pair trends")
-        pairs = f"{pairs:.3f}" if pairs == pairs else "none (no related pair of columns in the real table)"
+        pairs = "none (no related pair of columns in the real table)" if math.isnan(pairs) else f"{pairs:.3f}"
         print(f"quality score {report.score:.3f} (column shapes {report.value('column shapes'):.3f}, column pair "
               f"trends {pairs}) on {len(fake)} sampled rows; wrote {out / 'report.html'}")
     return 0
