@@ -49,8 +49,10 @@ def matmul_work(model: torch.nn.Module, batch: int) -> int:
 
 
 # bf16 autocast pays on CPUs with bf16 hardware only when a step's arithmetic outweighs the casts and
-# per-step overhead: benchmarks/results/precision_*.md measures steps/s against this work.
-BF16_MIN_WORK = 2e8
+# per-step overhead: benchmarks/results/precision_*.md measures steps/s against this work. On a quiet
+# machine (precision_amx.md, 2026-11-30) bf16 was slower up to 63 M multiply-accumulates, 1.05-1.14x from
+# 59 M to 88 M and at least 1.29x from 126 M up; the earlier 2e8 came from a run at load average 10.
+BF16_MIN_WORK = 1e8
 
 
 def autocast_dtype(precision: str, device: torch.device, *, work: int | None = None) -> torch.dtype | None:
