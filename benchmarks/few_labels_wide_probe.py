@@ -12,6 +12,8 @@ module's names replaced for the run: M1's posterior moments get the encoded row 
 in its bounds while the classifier sees both, plus lam / N * ||W_row||^2 (lam = alpha / 2 = 150 is the weight of
 scikit-learn's default C = 1 penalty against the alpha-weighted labelled cross-entropy). Missing cells are 0.
 Saving, export and serving of such a model are not handled: this measures whether the idea is worth building.
+It was then built as ``SemiSupervisedClassifier(classifier="wide")`` (the table default under M1+M2, with
+C = 0.1 chosen in ``few_labels_tables_dev.py``); this script stays as the record of the probe.
 """
 
 from __future__ import annotations

@@ -445,7 +445,7 @@ def test_a_data_frame_trains_m1_on_the_table_likelihood(tmp_path):
     np.testing.assert_allclose(again.predict_proba(frame[:20]), clf.predict_proba(frame[:20]), rtol=1e-5, atol=1e-6)
     small = SemiSupervisedClassifier(latent_dim=2, m1_latent_dim=4, epochs=1, random_state=0).fit(frame, y)
     assert small.m1_config_.hidden == small.model_config_.hidden == (64,)  # hidden="auto" on a table
-    assert clf.model_config_.options["classifier"] == "linear"  # classifier="auto" on a table
+    assert clf.model_config_.options["classifier"] == "wide"  # classifier="auto" on a table under M1+M2
     arrays = SemiSupervisedClassifier("m2", latent_dim=2, epochs=1).fit(frame[["amount", "count"]].to_numpy(float), y)
     assert arrays.model_config_.hidden == (512, 256) and "classifier" not in arrays.model_config_.options
 
@@ -470,6 +470,60 @@ def test_m2_on_a_data_frame_learns_from_the_columns_with_missing_cells(tmp_path)
     clf.save(tmp_path / "m2table")
     again = SemiSupervisedClassifier.load(tmp_path / "m2table")
     np.testing.assert_allclose(again.predict_proba(frame), proba, rtol=1e-5, atol=1e-6)
+
+
+def test_a_wide_classifier_reads_the_code_and_the_row_and_serves_and_reloads(tmp_path):
+    """classifier="wide": q(y|x) is one softmax regression on [M1's code, the encoded row]; M2's VAE
+    models the code only; the row's weights are penalised (less with a larger wide_c); missing cells
+    reach it as 0; predictions survive save/load and the served model gives the same q(y|x)."""
+    from vaekit.apps.semisupervised.objective import m2_objective
+    from vaekit.serve.loading import served_from
+
+    rng = np.random.default_rng(2)
+    n = 300
+    frame, cls = planted_table(rng, n, 3.0)
+    frame.loc[rng.random(n) < 0.2, "amount"] = np.nan
+    y = np.full(n, -1)
+    labelled = np.r_[np.flatnonzero(cls == 0)[:10], np.flatnonzero(cls == 1)[:10]]
+    y[labelled] = cls[labelled]
+    kw = {"latent_dim": 2, "m1_latent_dim": 4, "epochs": 30, "random_state": 0, "classifier": "wide"}
+    clf = SemiSupervisedClassifier(**kw).fit(frame, y)
+    m2, width = clf.model_, int(np.prod(clf.inputs_.model_input_shape))
+    assert m2.side_dim == width and m2.classifier.linear.in_features == 4 + width
+    assert m2.event_shape == (4,)  # the VAE part models M1's code only
+    proba = clf.predict_proba(frame)
+    assert np.isfinite(proba).all() and np.allclose(proba.sum(1), 1)
+    assert np.mean(clf.predict(frame) == cls) > 0.85
+    assert clf.transform(frame).shape == (n, 4)
+    assert np.isfinite(clf.evaluate(frame[:50], k=5)["log_likelihood"])
+    # the penalty is in the loss, and a weaker one (larger C) leaves larger row weights
+    x = clf._features(frame[:32])
+    yy = torch.from_numpy(y[:32])
+    with torch.no_grad():
+        torch.manual_seed(0)
+        with_pen = m2_objective(m2, x, yy, alpha=30.0).loss
+        torch.manual_seed(0)
+        l2, m2.classifier.l2 = m2.classifier.l2, 0.0
+        without = m2_objective(m2, x, yy, alpha=30.0).loss
+        m2.classifier.l2 = l2
+        assert float(with_pen - without) == pytest.approx(float(m2.classifier.penalty()), abs=2e-5)  # float32 sums
+    loose = SemiSupervisedClassifier(**{**kw, "wide_c": 1000.0}).fit(frame, y)
+    tight = SemiSupervisedClassifier(**{**kw, "wide_c": 0.001}).fit(frame, y)
+    row_norm = lambda c: float(c.model_.classifier.linear.weight[:, 4:].detach().norm())  # noqa: E731
+    assert row_norm(tight) < 0.5 * row_norm(loose) and row_norm(loose) > 0.1
+    # save / load and serving give the same q(y|x)
+    clf.save(tmp_path / "wide")
+    again = SemiSupervisedClassifier.load(tmp_path / "wide")
+    np.testing.assert_allclose(again.predict_proba(frame), proba, rtol=1e-5, atol=1e-6)
+    served = served_from(again)
+    with torch.no_grad():
+        probs = served.model.classify(served.to_model(frame[:20]).float()).probs.numpy()
+    np.testing.assert_allclose(probs, proba[:20], rtol=1e-4, atol=1e-5)
+    # wide is for a data frame under M1+M2
+    with pytest.raises(ValueError, match="classifier='wide'"):
+        SemiSupervisedClassifier(**{**kw, "epochs": 1}).fit(frame[["amount", "count"]].fillna(0).to_numpy(float), y)
+    with pytest.raises(ValueError, match="classifier='wide'"):
+        SemiSupervisedClassifier("m2", **{**kw, "epochs": 1}).fit(frame, y)
 
 
 def test_cli_trains_predicts_and_samples_a_mixed_table(tmp_path, monkeypatch, capsys):

@@ -22,7 +22,7 @@ from torch import nn
 from vaekit import checks
 from vaekit.hierarchical import HierarchicalVAE
 from vaekit.likelihoods import Likelihood, make_likelihood
-from vaekit.models import VAE, ConditionalVAE, GaussianEncoder, SemiSupervisedVAE
+from vaekit.models import VAE, ConditionalVAE, GaussianEncoder, SemiSupervisedVAE, WideClassifier
 from vaekit.nets import MLP, ConvDecoder, ConvEncoder
 from vaekit.priors import PRIORS, MixtureOfGaussians, StandardNormal, VampPrior
 
@@ -235,7 +235,9 @@ def build_vae(cfg: ModelConfig) -> nn.Module:
 
 def build_m2(cfg: ModelConfig) -> nn.Module:
     """M2: the label-conditioned VAE plus a classifier q(y|x) with the encoder's feature network, or
-    (``options["classifier"] = "linear"``) a softmax regression on the input."""
+    (``options["classifier"] = "linear"``) a softmax regression on the input, or ("wide") one on the input
+    and ``options["side_dim"]`` further values only the classifier reads, with ``options["l2"]`` on their
+    weights (``WideClassifier``)."""
     if cfg.n_classes < 2:
         raise ValueError(f"A semi-supervised (m2) model needs at least 2 classes, got n_classes={cfg.n_classes}.")
     if cfg.n_covariates:
@@ -244,8 +246,19 @@ def build_m2(cfg: ModelConfig) -> nn.Module:
         raise ValueError("The VampPrior is not available for conditional models; use 'normal' or 'mixture'.")
     vae = build_vae(cfg).vae
     classifier = cfg.options.get("classifier", "mlp")
-    if classifier not in ("mlp", "linear"):
-        raise ValueError(f"Unknown classifier {classifier!r}; use 'mlp' (the encoder's feature network) or 'linear'.")
+    if classifier not in ("mlp", "linear", "wide"):
+        raise ValueError(f"Unknown classifier {classifier!r}; use 'mlp' (the encoder's feature network), 'linear' "
+                         "or 'wide'.")
+    side = int(cfg.options.get("side_dim", 0))
+    if classifier == "wide":  # a softmax regression on [the modelled input, side_dim classifier-only values]
+        if side < 1 or len(cfg.input_shape) != 1:
+            raise ValueError("classifier 'wide' needs flat inputs and options['side_dim'] >= 1 (the values only "
+                             "the classifier reads, after the modelled ones).")
+        wide = WideClassifier(cfg.input_shape[0], side, cfg.n_classes, float(cfg.options.get("l2", 0.0)))
+        return SemiSupervisedVAE(vae, wide, n_classes=cfg.n_classes, class_prior=cfg.options.get("class_prior"),
+                                 learn_class_prior=bool(cfg.options.get("learn_class_prior", False)), side_dim=side)
+    if side:
+        raise ValueError("options['side_dim'] is for classifier 'wide' only.")
     # "linear": q(y|x) is a softmax regression on the (flattened) input, e.g. M1's code in M1+M2
     body = make_feature_net(dataclasses.replace(cfg, network="mlp", hidden=()) if classifier == "linear" else cfg)
     layers = [body, nn.Linear(body.out_features, cfg.n_classes)]

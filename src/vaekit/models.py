@@ -159,12 +159,15 @@ class SemiSupervisedVAE(ConditionalVAE):
 
     ``forward(x, y)`` is the conditional VAE's (integer labels); M2's objective
     (``vaekit.apps.semisupervised``) sums over y for unlabelled rows.
+
+    ``side_dim`` > 0: each input row ends with that many values only the classifier reads (e.g. the
+    encoded table row beside M1's code, for a "wide" q(y|x)); ``data_part`` strips them for the VAE.
     """
 
     def __init__(self, vae: VAE, classifier: nn.Module, *, n_classes: int, class_prior=None,
-                 learn_class_prior: bool = False):
+                 learn_class_prior: bool = False, side_dim: int = 0):
         super().__init__(vae, n_classes=n_classes)
-        self.classifier = classifier
+        self.classifier, self.side_dim = classifier, int(side_dim)
         p = torch.full((self.n_classes,), 1.0 / self.n_classes) if class_prior is None \
             else torch.as_tensor(class_prior, dtype=torch.float32)
         if p.shape != (self.n_classes,) or not bool((p > 0).all()) or abs(float(p.sum()) - 1.0) > 1e-4:
@@ -185,9 +188,37 @@ class SemiSupervisedVAE(ConditionalVAE):
         """y ~ p(y), (n,) on the CPU."""
         return torch.multinomial(self.log_class_prior.exp().cpu(), n, replacement=True, generator=generator)
 
+    def data_part(self, x: torch.Tensor) -> torch.Tensor:
+        """The values the VAE models: x without its last ``side_dim`` (classifier-only) values, if it has them."""
+        width = self.event_shape[-1]
+        return x[..., :width] if self.side_dim and x.shape[-1] == width + self.side_dim else x
+
+    def forward(self, x, y, *, k=None) -> Output:
+        return super().forward(self.data_part(x), y, k=k)
+
     def classify(self, x: torch.Tensor) -> torch.distributions.Categorical:
-        """q(y|x), batch (B,)."""
+        """q(y|x), batch (B,); reads the side values too."""
         return torch.distributions.Categorical(logits=self.classifier(x).float())
+
+
+class WideClassifier(nn.Module):
+    """q(y|x) = softmax(W [code, row] + b) for M1+M2 on a table: a softmax regression on M1's code z1 and
+    on the encoded row itself (missing cells at 0), so q(y|x) keeps what a logistic regression on the
+    columns sees when M1's code lost it. ``penalty()`` = ``l2`` ||W_row||^2 is added to the loss (the
+    code's weights are not penalised); the row's weights start at 0."""
+
+    def __init__(self, code_dim: int, side_dim: int, n_classes: int, l2: float):
+        super().__init__()
+        self.code_dim, self.l2 = int(code_dim), float(l2)
+        self.linear = nn.Linear(self.code_dim + int(side_dim), n_classes)
+        with torch.no_grad():  # the row's weights start at 0: a softmax regression on the code, widened as the labels ask
+            self.linear.weight[:, self.code_dim:] = 0.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(torch.nan_to_num(x, nan=0.0))
+
+    def penalty(self) -> torch.Tensor:
+        return self.l2 * self.linear.weight[:, self.code_dim:].pow(2).sum()
 
 
 def init_from_data(model: nn.Module, x: torch.Tensor) -> None:

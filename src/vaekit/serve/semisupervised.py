@@ -57,8 +57,12 @@ class M1M2(nn.Module):
         return self.m1(x, k=k)
 
     def classify(self, x: torch.Tensor) -> Categorical:
-        """q(y|x) = M2's q(y|z1) at z1 = E[z1|x] under M1, batch (B,)."""
-        return self.m2.classify(self.m1.encode(x).mean)
+        """q(y|x) = M2's q(y|z1) at z1 = E[z1|x] under M1, batch (B,); a wide q(y|x) also reads the row
+        (missing cells at 0)."""
+        code = self.m1.encode(x).mean
+        if self.m2.side_dim:
+            code = torch.cat([code, torch.nan_to_num(x.flatten(1), nan=0.0)], -1)
+        return self.m2.classify(code)
 
     def generate(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """E[z1|y,z] under M2's decoder, (B, m1 latent_dim): the code of a row of class y."""

@@ -52,14 +52,18 @@ def m2_objective(model: SemiSupervisedVAE, x: torch.Tensor, y: torch.Tensor, *, 
 
     with f the share of labelled examples in the whole training set (``labelled_fraction``; default:
     the share in this batch), so one labelled and one unlabelled batch estimate the full-data objective
-    without bias; the paper uses alpha = 0.1 N. ``elbo`` is L(x,y) <= log p(x,y) for labelled rows and
+    without bias; the paper uses alpha = 0.1 N. A classifier with a ``penalty()`` (``WideClassifier``)
+    adds it to the loss. ``elbo`` is L(x,y) <= log p(x,y) for labelled rows and
     U(x) <= log p(x) for unlabelled ones (nats, with beta = 1). Free bits do not apply.
     """
     lab = y >= 0
     n_lab, n_unl = int(lab.sum()), int((~lab).sum())
     f = n_lab / len(y) if labelled_fraction is None else labelled_fraction
-    qy = unwrap(model).classify(x)  # (B,)
-    loss = torch.zeros((), device=x.device)
+    m2 = unwrap(model)
+    qy = m2.classify(x)  # (B,); a wide classifier also reads the side values
+    penalty = getattr(m2.classifier, "penalty", None)
+    loss = torch.zeros((), device=x.device) if penalty is None else penalty()
+    x = m2.data_part(x)
     bound, log_px_z, kl = (torch.zeros(len(y), device=x.device) for _ in range(3))  # (B,) each
     if n_lab:
         yl = y[lab]
