@@ -59,10 +59,10 @@ class M1M2(nn.Module):
     def classify(self, x: torch.Tensor) -> Categorical:
         """q(y|x) = M2's q(y|z1) at z1 = E[z1|x] under M1, batch (B,); a wide q(y|x) also reads the row
         (missing cells at 0)."""
+        from vaekit.apps.semisupervised.estimator import wide_input
+
         code = self.m1.encode(x).mean
-        if self.m2.side_dim:
-            code = torch.cat([code, torch.nan_to_num(x.flatten(1), nan=0.0)], -1)
-        return self.m2.classify(code)
+        return self.m2.classify(wide_input(code, x) if self.m2.side_dim else code)
 
     def generate(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """E[z1|y,z] under M2's decoder, (B, m1 latent_dim): the code of a row of class y."""

@@ -86,7 +86,7 @@ def class_shares(codes: np.ndarray, n_classes: int) -> list[float]:
 
 def wide_input(code: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """[code, row]: a wide q(y|x)'s input, the model-space row flattened with missing cells at 0."""
-    return torch.cat([code, torch.nan_to_num(x.reshape(len(x), -1).float(), nan=0.0)], -1)
+    return torch.cat([code, torch.nan_to_num(x.flatten(1).float(), nan=0.0)], -1)
 
 
 @torch.inference_mode()
