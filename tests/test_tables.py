@@ -374,6 +374,26 @@ def test_auto_training_length_is_passes_over_the_rows_within_the_step_bounds(fit
     assert len(syn.history_.records) == 60
 
 
+def test_auto_precision_takes_bf16_from_where_it_is_faster_on_cpus_that_have_it(monkeypatch):
+    """Both CPU kinds simulated. The table model trains in bf16 from BF16_FASTER_WORK, below the
+    library-wide threshold; other estimators keep BF16_MIN_WORK; precision='fp32' is always float32."""
+    import vaekit.runtime as rt
+
+    frame = mixed_table(200)
+    opts = {"latent_dim": 8, "hidden": (512, 512), "components": 3, "epochs": 1, "batch_size": 200, "k": 5}
+    syn = TabularSynthesizer(**opts).fit(frame)
+    work = rt.matmul_work(syn.model_, 200)
+    assert rt.BF16_FASTER_WORK <= work < rt.BF16_MIN_WORK
+    monkeypatch.setattr(rt, "cpu_has_fast_bf16", lambda: True)
+    assert TabularSynthesizer(**opts).fit(frame).history_.precision == "bf16"
+    assert TabularSynthesizer(**opts, precision="fp32").fit(frame).history_.precision == "fp32"
+    small = TabularSynthesizer(**{**opts, "hidden": (64, 64)}).fit(frame)
+    assert rt.matmul_work(small.model_, 200) < rt.BF16_FASTER_WORK and small.history_.precision == "fp32"
+    assert rt.autocast_dtype("auto", torch.device("cpu"), work=work) is None  # the library-wide rule
+    monkeypatch.setattr(rt, "cpu_has_fast_bf16", lambda: False)
+    assert TabularSynthesizer(**opts).fit(frame).history_.precision == "fp32"
+
+
 def test_unfitted_and_bad_parameters():
     from sklearn.exceptions import NotFittedError
 

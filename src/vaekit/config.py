@@ -69,6 +69,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # "auto", "cpu", "cuda", "mps"
     precision: str = "auto"  # "auto" (measured rule, see vaekit.runtime), "fp32", "bf16", "fp16"
+    bf16_min_work: float = 0.0  # precision="auto" on a CPU: bf16 from this matmul work per step (0 = runtime.BF16_MIN_WORK)
     progress: bool = True
     eval_batch_size: int = 1024
     threads: int = 0  # CPU threads during fit: 0 = auto (on <= 2 cores a short probe decides), -1 = all cores

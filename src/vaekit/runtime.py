@@ -56,13 +56,18 @@ def matmul_work(model: torch.nn.Module, batch: int) -> int:
 # with 10 labels per class 8.05 -> 9.75%, 1,000 with 5: 21.6 -> 25.0%; float32 at the same commit gave
 # 8.05 again). The threshold stays where the published results were made.
 BF16_MIN_WORK = 2e8
+# Where bf16 steps are faster than float32 ones on a CPU with bf16 hardware (precision_amx.md: 1.13x at
+# 71 M): the lowest threshold an estimator may pass to autocast_dtype.
+BF16_FASTER_WORK = 7e7
 
 
-def autocast_dtype(precision: str, device: torch.device, *, work: int | None = None) -> torch.dtype | None:
+def autocast_dtype(precision: str, device: torch.device, *, work: int | None = None,
+                   min_work: float | None = None) -> torch.dtype | None:
     """The autocast dtype for a precision setting, or None for plain float32. ``"auto"`` is
     deterministic: bf16 on CUDA GPUs that support it; on CPUs only with bf16 hardware (AVX512-BF16 or
-    AMX) and a model whose matmul work per step (``matmul_work``) is at least ``BF16_MIN_WORK``, where the
-    measurement shows bf16 faster; float32 everywhere else."""
+    AMX) and a model whose matmul work per step (``matmul_work``) is at least ``min_work`` (default
+    ``BF16_MIN_WORK``; an estimator whose own measurements show bf16 keeping its quality may pass a
+    lower one, down to where bf16 is faster); float32 everywhere else."""
     if precision == "fp32":
         return None
     if precision == "bf16":
@@ -72,7 +77,7 @@ def autocast_dtype(precision: str, device: torch.device, *, work: int | None = N
     if precision == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-        big = work is not None and work >= BF16_MIN_WORK
+        big = work is not None and work >= (BF16_MIN_WORK if min_work is None else min_work)
         return torch.bfloat16 if device.type == "cpu" and cpu_has_fast_bf16() and big else None
     raise ValueError(f"Unknown precision {precision!r}; choose 'auto', 'fp32', 'bf16' or 'fp16'.")
 

@@ -132,7 +132,8 @@ def _fit(model, x, y, x_val, y_val, cfg: TrainConfig, callbacks, out_dir, resume
     ddp.setup(device)
     device = ddp.rank_device(device)
     main = ddp.is_main()
-    dtype = autocast_dtype(cfg.precision, device, work=matmul_work(model, cfg.batch_size))
+    dtype = autocast_dtype(cfg.precision, device, work=matmul_work(model, cfg.batch_size),
+                           min_work=cfg.bf16_min_work or None)
     model.to(device)
     in_memory = not isinstance(x, DataLoader)
     x, y, x_val, y_val = (as_tensor(v, device) for v in (x, y, x_val, y_val))
