@@ -394,6 +394,23 @@ def test_auto_precision_takes_bf16_from_where_it_is_faster_on_cpus_that_have_it(
     assert TabularSynthesizer(**opts).fit(frame).history_.precision == "fp32"
 
 
+def test_early_stopping_holds_out_rows_and_keeps_the_best_epoch():
+    frame = mixed_table(400)
+    opts = {**FAST, "steps": 2000, "epochs": 60}
+    plain = TabularSynthesizer(**opts).fit(frame)
+    assert "val_elbo" not in plain.history_.records[-1] and len(plain.history_.records) == 60
+    syn = TabularSynthesizer(**opts, patience=3, validation_fraction=0.25).fit(frame)
+    h = syn.history_
+    vals = [r["val_elbo"] for r in h.records]
+    assert h.stopped_early and len(vals) < 60  # three epochs without a better validation ELBO
+    assert h.best_epoch == int(np.argmax(vals)) + 1 and len(vals) - h.best_epoch == 3
+    # 300 training rows in batches of 128: 3 steps an epoch
+    assert h.records[0]["step"] == 3
+    assert syn.sample(50, random_state=0).shape == (50, frame.shape[1])
+    with pytest.raises(ValueError, match="validation_fraction"):
+        TabularSynthesizer(patience=2, validation_fraction=0.6).fit(frame)
+
+
 def test_unfitted_and_bad_parameters():
     from sklearn.exceptions import NotFittedError
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -331,3 +332,12 @@ def load_checkpoint(out: Path | None) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise ValueError(f"The checkpoint {path} is damaged or not a vaekit checkpoint ({e}).") from e
+
+
+def split_validation(x, fraction: float, patience: int, seed: int):
+    """A held-out part of the training rows for early stopping: (train rows, validation rows or None).
+    None when ``patience`` is 0 or either part would have fewer than 8 rows."""
+    n_val = int(len(x) * fraction) if patience else 0
+    n_val = n_val if n_val >= 8 and len(x) - n_val >= 8 else 0
+    order = np.random.default_rng(seed).permutation(len(x))
+    return x[order[n_val:]], (x[order[:n_val]] if n_val else None)

@@ -24,6 +24,7 @@ from vaekit import checks
 from vaekit.apps.anomaly.scores import SCORES, Training, score_rows, train_model
 from vaekit.data import tabular
 from vaekit.estimators.base import Estimator
+from vaekit.train import split_validation
 
 PARAMS = {
     "scoring": lambda n, v: checks.choice(n, v, SCORES),
@@ -63,14 +64,6 @@ def training(est, n_train: int, has_val: bool) -> Training:
                     batch_size=int(est.batch_size), lr=float(est.lr), patience=int(est.patience) if has_val else 0,
                     seed=est._seed(), device=est.device, precision=est.precision, progress=bool(est.verbose),
                     trim=trim_fraction(est.trim, est.contamination), min_scale=float(est.min_scale))
-
-
-def split_validation(x: np.ndarray, fraction: float, patience: int, seed: int):
-    """A held-out part of the training rows for early stopping (none when too small or patience = 0)."""
-    n_val = int(len(x) * fraction) if patience else 0
-    n_val = n_val if n_val >= 8 and len(x) - n_val >= 8 else 0
-    order = np.random.default_rng(seed).permutation(len(x))
-    return x[order[n_val:]], (x[order[:n_val]] if n_val else None)
 
 
 class AnomalyDetector(Estimator):

@@ -13,9 +13,10 @@ import pandas as pd
 import torch
 
 from vaekit import checks
-from vaekit.apps.anomaly.detector import PARAMS, split_validation, training
+from vaekit.apps.anomaly.detector import PARAMS, training
 from vaekit.apps.anomaly.scores import score_rows, train_model
 from vaekit.estimators.base import Estimator
+from vaekit.train import split_validation
 
 
 def read_series(data, *, timestamp: str | None = "timestamp", name: str = "series") -> tuple[pd.DataFrame, pd.Index]:
