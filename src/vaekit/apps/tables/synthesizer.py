@@ -118,7 +118,9 @@ class TabularSynthesizer(Estimator):
     steps are faster (``runtime.BF16_FASTER_WORK``; the default network on adult is there), not only
     above the library-wide ``BF16_MIN_WORK``: on the seven development tables bf16 training kept the
     quality of float32 training (``synthetic_tables_schedule.md``, each table against its float32 twin:
-    F1 share +0.024 +- 0.026, quality +0.005 +- 0.007, 7.7 +- 2.9 s less per fit); float32 elsewhere.
+    F1 share +0.024 +- 0.026, quality +0.005 +- 0.007, 7.7 +- 2.9 s less per fit), though not on every
+    table (adult's own development split: F1 0.642 against 0.663, two seeds each); float32 elsewhere, or
+    always with ``precision="fp32"``.
     ``id_columns``: "auto" (all-unique text columns, with a warning) or a list of column names.
     ``categorical``: numeric columns to treat as categories (e.g. codes).
     """
