@@ -150,6 +150,8 @@ def check_train_config(cfg: TrainConfig) -> TrainConfig:
         k=c.integer("train.k", cfg.k, low=1), beta=c.real("train.beta", cfg.beta, low=0),
         warmup_steps=c.integer("train.warmup_steps", cfg.warmup_steps, low=0),
         free_bits=c.real("train.free_bits", cfg.free_bits, low=0),
+        bf16_min_work=c.real("train.bf16_min_work", cfg.bf16_min_work, low=0,
+                             hint="Use 0 (the library's threshold) or multiply-accumulates per step, e.g. 7e7."),
         grad_clip=c.real("train.grad_clip", cfg.grad_clip, low=0),
         lr_warmup=c.real("train.lr_warmup", cfg.lr_warmup, low=0, high=1,
                          hint="Use a fraction of the training steps, e.g. 0.05."),
