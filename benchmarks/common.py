@@ -44,10 +44,11 @@ def cpu() -> str:
     return f"{model} (flags: " + ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in FLAGS) + ")"
 
 
-def machine() -> str:
-    """One line: CPU, torch threads of the cores we may use, versions."""
+def machine(device: str = "cpu") -> str:
+    """One line: CPU, torch threads of the cores we may use, the GPU when ``device`` is one, versions."""
+    gpu = f"; GPU {torch.cuda.get_device_name(torch.device(device))}" if device.startswith("cuda") else ""
     return (f"{cpu()}; {torch.get_num_threads()} torch thread(s) of {len(os.sched_getaffinity(0))} cores "
-            f"(shared with other jobs); torch {torch.__version__}; Python {platform.python_version()}")
+            f"(shared with other jobs){gpu}; torch {torch.__version__}; Python {platform.python_version()}")
 
 
 def command(argv: list[str] | None = None) -> str:
