@@ -76,7 +76,7 @@ def report(args) -> None:
               f"Written by `benchmarks/molecules_beta_probe.py` (`{command()}`) on {datetime.date.today()} from "
               f"`{Path(args.cache).name}`; the fits: " + "; ".join(f"`{r['command']}` ({r['started']})" for r in recs)
               + ". Machines: " + "; ".join(sorted({r.get("machine") or machine() for r in recs})) + ".", "",
-              (__doc__ or "").split("\n\n")[1].replace("\n", " "), "",
+              (__doc__ or "").split("\n\n")[2].replace("\n", " "), "",
               "| beta | training budget | epochs | active units (of 64) | reconstruction (test) | "
               + " | ".join(k for _, k in KEYS) + " | test log p(x), nats (first 500 test molecules, k = 20) |",
               "|---:|---:|---:|---:|---:|" + "---:|" * (len(KEYS) + 1), *rows]
