@@ -63,6 +63,31 @@ def test_kekule_form_has_no_aromatic_atoms_and_one_string_per_molecule():
         assert "=" in ka and tk.canonical(ka) == tk.canonical(a)
 
 
+@pytest.mark.parametrize("rep", tk.REPRESENTATIONS)
+def test_randomized_strings_are_other_strings_of_the_same_molecule(rep):
+    canon = tk.canonical("CC(=O)Nc1ccc(O)cc1")
+    lists = tk.randomized(canon, 12, np.random.default_rng(0), rep)
+    assert len(lists) == 12
+    assert {tk.from_tokens(t, rep) for t in lists} == {canon}  # every one is the molecule
+    assert len({"".join(t) for t in lists} - {"".join(tk.to_tokens(canon, rep))}) >= 6  # mostly other strings
+    again = tk.randomized(canon, 12, np.random.default_rng(0), rep)
+    assert again == lists  # the generator decides the strings
+    if rep == "kekule_smiles":
+        assert not any(ch in "".join(t) for t in lists for ch in "cno")
+    assert tk.randomized("not a molecule", 3, np.random.default_rng(0), rep) == []
+
+
+def test_random_strings_train_on_more_strings_of_the_same_molecules():
+    plain = small_vae(epochs=1).fit(MOLECULES)
+    more = small_vae(epochs=1, random_strings=3).fit(MOLECULES)
+    assert more.n_train_ == plain.n_train_ == len(MOLECULES)
+    assert more.history_.records[0]["step"] == 4 * plain.history_.records[0]["step"] == 20  # 160 strings, batches of 8
+    assert more.max_train_tokens_ >= plain.max_train_tokens_
+    assert np.isfinite(more.score_samples(MOLECULES[:5])).all()
+    with pytest.raises(ValueError, match="random_strings"):
+        small_vae(random_strings=-1).fit(MOLECULES)
+
+
 def test_vocabulary_maps_unseen_tokens_to_the_unknown_slot_without_a_length_cap():
     vocab = tk.Vocabulary.learn([["C", "O"], ["C", "C"]])
     assert vocab.tokens[:4] == list(tk.SPECIAL_NAMES) and vocab.tokens[4] == "C"

@@ -78,7 +78,8 @@ def run_fit(args) -> int:
     smiles = read_smiles(args.data)
     epochs = args.epochs if args.epochs == "auto" else int(args.epochs)
     vae = MoleculeVAE(representation=args.representation, latent_dim=args.latent_dim, epochs=epochs,
-                      max_minutes=args.max_minutes, random_state=args.seed, verbose=int(args.verbose))
+                      max_minutes=args.max_minutes, random_strings=args.random_strings, random_state=args.seed,
+                      verbose=int(args.verbose))
     vae.fit(smiles)
     vae.save(out, overwrite=args.overwrite)
     samples = vae.sample(args.n_report, random_state=args.seed)
@@ -173,6 +174,8 @@ def add_commands(subparsers) -> None:
     f.add_argument("--latent-dim", type=int, default=64)
     f.add_argument("--epochs", default="auto", help="number of epochs, or auto (about 6000 steps)")
     f.add_argument("--max-minutes", type=float, default=None, help="stop training after this many minutes")
+    f.add_argument("--random-strings", type=int, default=0, metavar="N",
+                   help="also train on N other SMILES of each molecule (atoms in a random order)")
     f.add_argument("--test", default=None, help="reference SMILES for FCD, SNN, Frag and Scaf in the report")
     f.add_argument("--n-report", type=int, default=1000, help="molecules sampled for the report's metrics")
     f.add_argument("--seed", type=int, default=0)

@@ -82,6 +82,14 @@ class MoleculeVAE(Estimator):
     (``vaekit.apps.molecules.grammar``); the likelihoods stay the unconstrained model's.
     ``representation="kekule_smiles"`` writes each molecule as its canonical Kekule SMILES (no aromatic
     atoms), where that valence count is exact: sampled molecules are then almost always valid.
+    ``random_strings=n`` adds, for each training molecule, ``n`` of its other SMILES (atoms in a random
+    order, SMILES enumeration; Bjerrum 2017, Arus-Pous et al. 2019) to the training strings, so the model
+    learns molecules rather than one string each. In 10 CPU minutes on 3,000 MOSES molecules, n = 10 raised
+    the reconstruction of 1,000 held-out molecules from 0.041 to 0.194 (training molecules 0.742 -> 0.245:
+    far less memorised); in 20 CPU minutes on 24,445 ZINC molecules, n = 5 tied (0.234 against 0.231)
+    (``benchmarks/results/molecules_random_strings.md``); off by default. The model then spreads probability
+    over a molecule's strings: ``score_samples`` stays the probability of the canonical string, lower than
+    without; each epoch is (n + 1) times longer.
     """
 
     PARAMS = {
@@ -96,6 +104,7 @@ class MoleculeVAE(Estimator):
         "kl_warmup": lambda n, v: checks.real(n, v, low=0, high=1),
         "free_bits": lambda n, v: checks.real(n, v, low=0),
         "word_dropout": lambda n, v: checks.real(n, v, low=0, high=1),
+        "random_strings": lambda n, v: checks.integer(n, v, low=0),
         "k": lambda n, v: checks.integer(n, v, low=1),
         "budget_clock": lambda n, v: checks.choice(n, v, ("wall", "cpu")),
         "precision": lambda n, v: checks.choice(n, v, ("auto", "fp32", "bf16", "fp16")),
@@ -107,13 +116,15 @@ class MoleculeVAE(Estimator):
                  embed_dim: int = 64, epochs: int | str = "auto", steps: int = 6000, max_minutes: float | None = None,
                  budget_clock: str = "wall",
                  batch_size: int = 128, lr: float = 2e-3, beta: float = 0.1, kl_warmup: float = 0.1,
-                 free_bits: float = 0.0, word_dropout: float = 0.1, k: int = 100, max_length: int | None = None,
+                 free_bits: float = 0.0, word_dropout: float = 0.1, random_strings: int = 0, k: int = 100,
+                 max_length: int | None = None,
                  syntax_mask: bool = True, device: str = "auto", precision: str = "fp32",
                  random_state: int | None = 0, verbose: int = 0):
         self.representation, self.latent_dim, self.hidden, self.embed_dim = representation, latent_dim, hidden, embed_dim
         self.epochs, self.steps, self.max_minutes, self.batch_size, self.lr = epochs, steps, max_minutes, batch_size, lr
         self.budget_clock = budget_clock
         self.beta, self.kl_warmup, self.free_bits, self.word_dropout = beta, kl_warmup, free_bits, word_dropout
+        self.random_strings = random_strings
         self.k, self.max_length, self.syntax_mask = k, max_length, syntax_mask
         self.device, self.precision, self.random_state, self.verbose = device, precision, random_state, verbose
 
@@ -155,6 +166,10 @@ class MoleculeVAE(Estimator):
         if not canon:
             raise ValueError("None of the SMILES strings is a valid molecule; check the file's format (one SMILES per line).")
         token_lists = [tk.to_tokens(s, self.representation) for s in canon]
+        seed = self._seed()
+        if int(self.random_strings) > 0:  # SMILES enumeration: other strings of the same molecules
+            rng = np.random.default_rng(seed)
+            token_lists += [t for s in canon for t in tk.randomized(s, int(self.random_strings), rng, self.representation)]
         self.vocabulary_ = tk.Vocabulary.learn(token_lists)
         x, _ = self.vocabulary_.encode(token_lists)
         self.n_train_, self.max_train_tokens_ = len(canon), x.shape[1] - 1
@@ -162,7 +177,6 @@ class MoleculeVAE(Estimator):
         self.model_config_ = ModelConfig(family=FAMILY, input_shape=(x.shape[1],), latent_dim=self.latent_dim,
                                          hidden=tuple(self.hidden), n_categories=len(self.vocabulary_),
                                          likelihood="autoregressive_categorical", options=to_dict(options))
-        seed = self._seed()
         torch.manual_seed(seed)
         self.model_ = build_sequence_vae(self.model_config_, options)
         epochs = epochs_for(self.epochs, self.steps, len(x), self.batch_size)

@@ -83,6 +83,28 @@ def selfies_tokens(smiles: str) -> list[str]:
         return []
 
 
+def randomized(smiles: str, n: int, rng, representation: str) -> list[list[str]]:
+    """Token lists of ``n`` other SMILES of one molecule (SMILES enumeration, Bjerrum 2017; Arus-Pous et
+    al. 2019): the atoms renumbered by a random permutation from ``rng`` (a numpy Generator), written
+    from the first atom without canonical ordering, so the string starts elsewhere and walks the rings and
+    branches in another order; in Kekule form for "kekule_smiles". Empty for an invalid molecule."""
+    mol = to_mol(smiles)
+    if mol is None or n < 1:
+        return []
+    kekulise = representation == "kekule_smiles"
+    if kekulise:
+        try:
+            Chem.Kekulize(mol, clearAromaticFlags=True)
+        except Exception:  # not kekulisable: random strings in the aromatic form, as ``kekule`` keeps it
+            kekulise = False
+    out = []
+    for _ in range(int(n)):
+        order = [int(i) for i in rng.permutation(mol.GetNumAtoms())]
+        text = Chem.MolToSmiles(Chem.RenumberAtoms(mol, order), canonical=False, kekuleSmiles=kekulise)
+        out.append(selfies_tokens(text) if representation == "selfies" else smiles_tokens(text))
+    return out
+
+
 def to_tokens(smiles: str, representation: str) -> list[str]:
     """Tokens of one canonical SMILES in ``representation`` ("selfies", "smiles" or "kekule_smiles")."""
     if representation == "selfies":
