@@ -76,6 +76,8 @@ def machine() -> str:
 
 
 def lines(path: Path) -> list[str]:
+    if not path.exists():
+        sys.exit(f"error: {path} does not exist; point --data-dir (or DATA) at the shared data folder.")
     return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
 
 

@@ -38,6 +38,9 @@ from molecules import ZINC, lines
 
 
 def split(data: str, data_dir: Path) -> tuple[list[str], list[str]]:
+    moses = data_dir / "moses" / "test.csv.gz"
+    if data == "moses3k" and not moses.exists():
+        sys.exit(f"error: {moses} does not exist; pass --data-dir pointing at the shared data folder.")
     if data == "moses3k":
         smiles = pd.read_csv(data_dir / "moses" / "test.csv.gz")["SMILES"].tolist()
         idx = np.random.default_rng(0).permutation(len(smiles))
