@@ -51,6 +51,14 @@ def machine(device: str = "cpu") -> str:
             f"(shared with other jobs){gpu}; torch {torch.__version__}; Python {platform.python_version()}")
 
 
+def gpu_name(machine_line: str) -> str | None:
+    """The GPU a ``machine()`` line names, or None for a CPU-only line."""
+    for part in machine_line.split("; "):
+        if part.startswith("GPU "):
+            return part[4:]
+    return None
+
+
 def command(argv: list[str] | None = None) -> str:
     """The command line that ran this script, as the user would type it."""
     args = sys.argv[1:] if argv is None else argv

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import DATA, RESULTS, ROOT, command, machine, now
+from common import DATA, RESULTS, ROOT, command, gpu_name, machine, now
 
 from vaekit import ModelConfig, TrainConfig, build_model, fit
 from vaekit.atomic import atomic_write_text
@@ -317,8 +317,8 @@ def pictures(model, x_test: torch.Tensor, folder: Path) -> None:
 
 def where(row: dict) -> str:
     """What a row trained on: the GPU its machine line names, else the CPU."""
-    gpu = re.search(r"; GPU ([^;]+);", row.get("machine", ""))
-    return f"the GPU ({gpu.group(1)})" if gpu else "the CPU"
+    gpu = gpu_name(row.get("machine", ""))
+    return f"the GPU ({gpu})" if gpu else "the CPU"
 
 
 def per_epoch(row: dict) -> str:

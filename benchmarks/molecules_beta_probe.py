@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import re
 import sys
 import time
 import warnings
@@ -29,7 +28,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, command, machine, write
+from common import RESULTS, command, gpu_name, machine, write
 from molecules import ZINC, evaluate_generated, lines
 
 KEYS = (("valid", "valid"), ("unique@1000", "unique@1000"), ("novelty", "novelty"), ("FCD", "FCD"),
@@ -87,8 +86,8 @@ def report(args) -> None:
 def budget(rec: dict) -> str:
     if rec.get("clock", "cpu") == "cpu":
         return f"{rec['minutes']:g} CPU min"
-    gpu = re.search(r"; GPU ([^;]+);", rec.get("machine", ""))
-    return f"{rec['minutes']:g} min on " + (f"the GPU ({gpu.group(1)})" if gpu else "the CPU (wall clock)")
+    gpu = gpu_name(rec.get("machine", ""))
+    return f"{rec['minutes']:g} min on " + (f"the GPU ({gpu})" if gpu else "the CPU (wall clock)")
 
 
 def main() -> None:
