@@ -120,7 +120,9 @@ def lm_objective(model, x, y=None, *, beta=1.0, free_bits=0.0):
     return Terms(-log_px.mean(), log_px, log_px, torch.zeros_like(log_px))
 
 
-def train_charrnn(train: list[str], minutes: float, seed: int = 0, clock: str = "cpu"):
+def train_charrnn(train: list[str], minutes: float, seed: int = 0, clock: str = "cpu", tokens: str = "smiles"):
+    """A CharRNN on ``tokens`` ("smiles" or "selfies") of the training molecules' canonical SMILES, trained for
+    ``minutes`` of ``clock`` time."""
     from vaekit.apps.molecules import tokens as tk
     from vaekit.apps.molecules.batching import LengthBucketed
     from vaekit.apps.molecules.estimator import TimeBudget
@@ -128,7 +130,7 @@ def train_charrnn(train: list[str], minutes: float, seed: int = 0, clock: str = 
     from vaekit.train import fit
 
     canon = [c for c in (tk.canonical(s) for s in train) if c]
-    toks = [tk.to_tokens(s, "smiles") for s in canon]
+    toks = [tk.to_tokens(s, tokens) for s in canon]
     vocab = tk.Vocabulary.learn(toks)
     x, _ = vocab.encode(toks)
     torch.manual_seed(seed)
@@ -138,6 +140,31 @@ def train_charrnn(train: list[str], minutes: float, seed: int = 0, clock: str = 
     hist = fit(model, x, config=cfg, objective=lm_objective, plan=LengthBucketed((x != 0).sum(-1)),
                callbacks=[TimeBudget(minutes, clock)])
     return model.eval(), vocab, hist
+
+
+def charrnn_sample(model: CharRNN, vocab, n: int, cap: int, tokens: str = "smiles", seed: int = 0) -> list:
+    """n molecules sampled from the CharRNN (temperature 1), as SMILES (None where the string is no molecule)."""
+    from vaekit.apps.molecules import tokens as tk
+    from vaekit.sequence import generate
+
+    torch.manual_seed(seed)
+    samples = []
+    with torch.inference_mode():
+        for idx in torch.arange(n).split(1000):
+            rows = generate(model.decoder, torch.zeros(len(idx), 1), max_len=cap, exclude=(tk.SPECIALS.unknown,))
+            samples += [tk.from_tokens(t, tokens) for t in vocab.decode(rows)]
+    return samples
+
+
+def charrnn_log_likelihood(model: CharRNN, vocab, smiles: list[str], tokens: str = "smiles"):
+    """Exact log p(x) in nats of each molecule's canonical string in ``tokens``; and the unknown-token count."""
+    from vaekit.apps.molecules import tokens as tk
+
+    canon = [c for c in (tk.canonical(s) for s in smiles) if c]
+    x, unknown = vocab.encode([tk.to_tokens(s, tokens) for s in canon])
+    with torch.inference_mode():
+        ll = torch.cat([model.px(len(xb)).log_prob(xb) for xb in x.split(500)]).double().numpy()
+    return ll, sum(unknown.values())
 
 
 # -- parts -------------------------------------------------------------------------------------------------
@@ -199,7 +226,6 @@ def part_vae(args, representation: str) -> None:
 def part_charrnn(args) -> None:
     from vaekit.apps.molecules import tokens as tk
     from vaekit.apps.molecules.metrics import Reference
-    from vaekit.sequence import generate
 
     train, test = lines(ZINC / "valid.txt"), lines(ZINC / "test.txt")
     info = started()
@@ -208,21 +234,13 @@ def part_charrnn(args) -> None:
     info.update(train_seconds=time.perf_counter() - t0, train_cpu_seconds=time.process_time() - c0,
                 epochs=len(hist.records), vocabulary=len(vocab),
                 final=hist.records[-1])
-    torch.manual_seed(args.seed)
     cap = 2 * max(len(tk.smiles_tokens(tk.canonical(s) or "")) for s in train)
-    samples = []
-    with torch.inference_mode():
-        for idx in torch.arange(args.samples).split(1000):
-            rows = generate(model.decoder, torch.zeros(len(idx), 1), max_len=cap, exclude=(tk.SPECIALS.unknown,))
-            samples += [tk.from_tokens(t, "smiles") for t in vocab.decode(rows)]
+    samples = charrnn_sample(model, vocab, args.samples, cap, seed=args.seed)
     (args.work / "charrnn_samples.smi").write_text("\n".join(s or "" for s in samples) + "\n")
     info["metrics"] = evaluate_generated(samples, train, Reference(test))
-    canon = [c for c in (tk.canonical(s) for s in test[: args.n_ll]) if c]
-    x, unknown = vocab.encode([tk.to_tokens(s, "smiles") for s in canon])
-    with torch.inference_mode():
-        ll = torch.cat([model.px(len(xb)).log_prob(xb) for xb in x.split(500)]).double().numpy()
+    ll, unknown = charrnn_log_likelihood(model, vocab, test[: args.n_ll])
     info.update(test_ll=float(ll.mean()), test_ll_se=float(ll.std(ddof=1) / math.sqrt(len(ll))), n_ll=len(ll),
-                unknown_tokens=sum(unknown.values()))
+                unknown_tokens=unknown)
     save_json(args.work, "charrnn", info)
     print(json.dumps(info, indent=1, default=float))
 
