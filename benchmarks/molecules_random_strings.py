@@ -4,6 +4,9 @@
     python benchmarks/molecules_random_strings.py run --data moses3k --n 10 --minutes 10
     python benchmarks/molecules_random_strings.py run --data zinc --n 0 --minutes 20
     python benchmarks/molecules_random_strings.py run --data zinc --n 5 --minutes 20
+    python benchmarks/molecules_random_strings.py run --data moses3k --n 20 --minutes 60
+    python benchmarks/molecules_random_strings.py run --data zinc3k --n 0 --minutes 35   # a third data set
+    python benchmarks/molecules_random_strings.py run --data zinc3k --n 20 --minutes 35
     python benchmarks/molecules_random_strings.py report   # -> benchmarks/results/molecules_random_strings.md
 
 The default SELFIES VAE reconstructs most of its training molecules but few molecules it has not seen
@@ -16,7 +19,8 @@ reconstruction accuracy (greedy decoding of the posterior mean gives the same ca
 training molecules and of 1,000 molecules held out, and validity, uniqueness and novelty of 1,000 samples.
 Data: ``moses3k`` is the split of ``benchmarks/molecules.py --part moses3k`` (3,000 random molecules of
 MOSES's test set for training, the next 1,000 held out, seed 0); ``zinc`` trains on the 24,445 molecules of
-``zinc_jtvae_subset/valid.txt`` and holds out the first 1,000 of ``test.txt``.
+``zinc_jtvae_subset/valid.txt`` and holds out the first 1,000 of ``test.txt``; ``zinc3k`` trains on 3,000 random
+molecules of ``valid.txt`` (seed 0) and holds out the same 1,000.
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ def split(data: str, data_dir: Path) -> tuple[list[str], list[str]]:
         idx = np.random.default_rng(0).permutation(len(smiles))
         return [smiles[i] for i in idx[:3000]], [smiles[i] for i in idx[3000:4000]]
     zinc = data_dir / ZINC.name
+    if data == "zinc3k":  # a small set from the ZINC subset: 3,000 random training molecules
+        train = lines(zinc / "valid.txt")
+        idx = np.random.default_rng(0).permutation(len(train))
+        return [train[i] for i in idx[:3000]], lines(zinc / "test.txt")[:1000]
     return lines(zinc / "valid.txt"), lines(zinc / "test.txt")[:1000]
 
 
@@ -81,7 +89,7 @@ def report(args) -> None:
     recs = sorted(map(json.loads, Path(args.cache).read_text().splitlines()),
                   key=lambda r: (r["data"], r["minutes"], r.get("steps") or 0, r["n"]))
     rows = [f"| {r['data']} | {r['n']} | {r['strings']:,} | {r['cpu_s'] / 60:.0f} ({r['minutes']:g}) | "
-            f"{r.get('steps') or 'default (6000)'} | {r['epochs']} | {r['recon_train']:.3f} | "
+            f"{r.get('steps') or 6000:,}{'' if r.get('steps') else ' (default)'} | {r['epochs']} | {r['recon_train']:.3f} | "
             f"**{r['recon_held']:.3f}** | {r['valid']:.3f} | {r['unique@1000']:.3f} | {r['novelty']:.3f} | "
             f"{r['test_ll']:.2f} |" for r in recs]
     text = ["# Molecules: several SMILES per training molecule (`MoleculeVAE(random_strings=n)`)", "",
@@ -89,10 +97,11 @@ def report(args) -> None:
             + "; ".join(f"`{r['command']}` ({r['started']})" for r in recs) + ". Machines: "
             + "; ".join(sorted({r["machine"] for r in recs})) + ".", "",
             (__doc__ or "").split("\n\n")[2].replace("\n", " "), "",
-            "| data | n | training strings | CPU minutes used (cap) | steps (cap) | epochs | recon (training) | "
+            "| data | n | training strings | CPU minutes used (cap) | steps | epochs | recon (training) | "
             "recon (held out) | valid | unique@1000 | novelty | held-out log p(canonical string), nats (300, k = 20) |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|", *rows, "",
-            "Training stops at whichever cap comes first: the CPU minutes or the gradient steps.", "",
+            "Training stops at whichever comes first: the CPU minutes, or the epochs that `MoleculeVAE(epochs=\"auto\")` "
+            "sets for the steps asked (about that many gradient steps, but at least 20 epochs).", "",
             "The log-likelihood column is the probability of each molecule's canonical string: a model trained on "
             "several strings per molecule spreads its probability over them, so that column is expected to fall "
             "with n even when the model of the molecules improves."]
@@ -103,7 +112,7 @@ def report(args) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("mode", choices=("run", "report"))
-    p.add_argument("--data", choices=("moses3k", "zinc"), default="moses3k")
+    p.add_argument("--data", choices=("moses3k", "zinc", "zinc3k"), default="moses3k")
     p.add_argument("--n", type=int, default=0, help="other SMILES per training molecule (random_strings)")
     p.add_argument("--minutes", type=float, default=10.0, help="CPU minutes of training (at most)")
     p.add_argument("--steps", type=int, default=None, help="gradient steps of training (at most; default: the "
