@@ -109,13 +109,21 @@ def report(args) -> None:
     print("\n".join(text))
 
 
+def at_least(low: int):
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < low:
+            raise argparse.ArgumentTypeError(f"must be a whole number of at least {low}, got {text!r}")
+        return int(text)
+    return parse
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("mode", choices=("run", "report"))
     p.add_argument("--data", choices=("moses3k", "zinc", "zinc3k"), default="moses3k")
-    p.add_argument("--n", type=int, default=0, help="other SMILES per training molecule (random_strings)")
+    p.add_argument("--n", type=at_least(0), default=0, help="other SMILES per training molecule (random_strings)")
     p.add_argument("--minutes", type=float, default=10.0, help="CPU minutes of training (at most)")
-    p.add_argument("--steps", type=int, default=None, help="gradient steps of training (at most; default: the "
+    p.add_argument("--steps", type=at_least(1), default=None, help="gradient steps of training (at most; default: the "
                    "library's, MoleculeVAE(steps=6000))")
     p.add_argument("--data-dir", default=str(DATA), help="the shared data folder (moses/, zinc_jtvae_subset/)")
     p.add_argument("--cache", default=str(RESULTS / "molecules_random_strings.jsonl"))
