@@ -142,6 +142,13 @@ def train_charrnn(train: list[str], minutes: float, seed: int = 0, clock: str = 
     return model.eval(), vocab, hist
 
 
+def length_cap(train: list[str], tokens: str = "smiles") -> int:
+    """Twice the longest training molecule's canonical string in ``tokens``: where sampling forces the end."""
+    from vaekit.apps.molecules import tokens as tk
+
+    return 2 * max(len(tk.to_tokens(c, tokens)) for c in (tk.canonical(s) for s in train) if c)
+
+
 def charrnn_sample(model: CharRNN, vocab, n: int, cap: int, tokens: str = "smiles", seed: int = 0) -> list:
     """n molecules sampled from the CharRNN (temperature 1), as SMILES (None where the string is no molecule)."""
     from vaekit.apps.molecules import tokens as tk
@@ -224,7 +231,6 @@ def part_vae(args, representation: str) -> None:
 
 
 def part_charrnn(args) -> None:
-    from vaekit.apps.molecules import tokens as tk
     from vaekit.apps.molecules.metrics import Reference
 
     train, test = lines(ZINC / "valid.txt"), lines(ZINC / "test.txt")
@@ -234,8 +240,7 @@ def part_charrnn(args) -> None:
     info.update(train_seconds=time.perf_counter() - t0, train_cpu_seconds=time.process_time() - c0,
                 epochs=len(hist.records), vocabulary=len(vocab),
                 final=hist.records[-1])
-    cap = 2 * max(len(tk.smiles_tokens(tk.canonical(s) or "")) for s in train)
-    samples = charrnn_sample(model, vocab, args.samples, cap, seed=args.seed)
+    samples = charrnn_sample(model, vocab, args.samples, length_cap(train), seed=args.seed)
     (args.work / "charrnn_samples.smi").write_text("\n".join(s or "" for s in samples) + "\n")
     info["metrics"] = evaluate_generated(samples, train, Reference(test))
     ll, unknown = charrnn_log_likelihood(model, vocab, test[: args.n_ll])

@@ -44,6 +44,12 @@ def key(rec: dict) -> tuple:
     return rec.get("model", "vae"), rec.get("tokens", "selfies"), rec["beta"], rec["minutes"], rec.get("device", "cpu")
 
 
+def append(cache: Path, rec: dict) -> None:
+    with cache.open("a") as f:
+        f.write(json.dumps(rec, default=float) + "\n")
+    print(json.dumps(rec, default=float, indent=1))
+
+
 def run(args) -> None:
     from vaekit.apps.molecules import MoleculeVAE
     from vaekit.apps.molecules.metrics import Reference
@@ -74,15 +80,12 @@ def run(args) -> None:
            "active_units": vae.active_units_, "recon": recon, "metrics": metrics, "test_ll_500": test_ll,
            "train_elbo": vae.history_.records[-1].get("train_elbo"), "samples": args.samples, "started": start,
            "command": command()}
-    with cache.open("a") as f:
-        f.write(json.dumps(rec, default=float) + "\n")
-    print(json.dumps(rec, default=float, indent=1))
+    append(cache, rec)
 
 
 def run_charrnn(args, train: list[str], test: list[str], cache: Path) -> None:
-    from vaekit.apps.molecules import tokens as tk
     from vaekit.apps.molecules.metrics import Reference
-    from molecules import charrnn_log_likelihood, charrnn_sample, train_charrnn
+    from molecules import charrnn_log_likelihood, charrnn_sample, length_cap, train_charrnn
 
     if args.device != "cpu":
         raise SystemExit("The CharRNN rows train on the CPU (--device cpu).")
@@ -90,17 +93,14 @@ def run_charrnn(args, train: list[str], test: list[str], cache: Path) -> None:
     c0, w0 = time.process_time(), time.perf_counter()
     model, vocab, hist = train_charrnn(train, args.minutes, seed=0, clock=args.clock, tokens=args.tokens)
     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
-    cap = 2 * max(len(tk.to_tokens(c, args.tokens)) for c in (tk.canonical(s) for s in train) if c)
-    samples = charrnn_sample(model, vocab, args.samples, cap, tokens=args.tokens, seed=0)
+    samples = charrnn_sample(model, vocab, args.samples, length_cap(train, args.tokens), tokens=args.tokens, seed=0)
     metrics = evaluate_generated(samples, train, Reference(test))
     ll, _ = charrnn_log_likelihood(model, vocab, test[:500], tokens=args.tokens)
     rec = {"model": "charrnn", "tokens": args.tokens, "beta": None, "minutes": args.minutes, "cpu_s": round(cpu, 1),
            "wall_s": round(wall, 1), "device": "cpu", "clock": args.clock, "machine": machine(), "epochs": len(hist.records),
            "active_units": None, "recon": None, "metrics": metrics, "test_ll_500": float(ll.mean()),
            "train_elbo": None, "samples": args.samples, "started": start, "command": command()}
-    with cache.open("a") as f:
-        f.write(json.dumps(rec, default=float) + "\n")
-    print(json.dumps(rec, default=float, indent=1))
+    append(cache, rec)
 
 
 def report(args) -> None:
