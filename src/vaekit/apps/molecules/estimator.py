@@ -88,9 +88,8 @@ class MoleculeVAE(Estimator):
     the reconstruction of 1,000 held-out molecules from 0.041 to 0.194 (training molecules 0.742 -> 0.245:
     far less memorised), and n = 20 reached 0.539 in 63 CPU minutes; in 20 CPU minutes on 24,445 ZINC
     molecules, n = 5 tied (0.234 against 0.231) (``benchmarks/results/molecules_random_strings.md``); off by
-    default. The model then spreads probability
-    over a molecule's strings: ``score_samples`` stays the probability of the canonical string, lower than
-    without; each epoch is (n + 1) times longer.
+    default. The model then spreads probability over a molecule's strings: ``score_samples`` stays the
+    probability of the canonical string, lower than without; each epoch is (n + 1) times longer.
     """
 
     PARAMS = {
