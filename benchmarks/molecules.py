@@ -6,9 +6,10 @@ MOSES molecules. Each part caches its results as JSON in ``--work``; ``--part re
 
     python benchmarks/molecules.py --part selfies  --minutes 25   # train + evaluate the SELFIES VAE
     python benchmarks/molecules.py --part smiles   --minutes 25
-    python benchmarks/molecules.py --part charrnn  --minutes 25
+    python benchmarks/molecules.py --part charrnn  --minutes 25   # the CharRNN on SMILES tokens
+    python benchmarks/molecules.py --part charrnn_selfies --minutes 25   # ... and on SELFIES tokens
     python benchmarks/molecules.py --part optimize                # needs the selfies part's model
-    python benchmarks/molecules.py --part moses3k  --minutes 10   # defaults on 3,000 MOSES molecules
+    python benchmarks/molecules.py --part moses3k  --minutes 90   # defaults on 3,000 MOSES molecules (a cap)
     python benchmarks/molecules.py --part report
 
 Data: ../shared/data/zinc_jtvae_subset (train on valid.txt, test on test.txt, optimise opt.test.logP-SA)
@@ -206,7 +207,7 @@ def part_vae(args, representation: str) -> None:
         vae.save(model_dir, overwrite=True)
         info.update(params={k: v for k, v in vae.get_params().items() if k not in ("verbose",)},
                     epochs=vae.epochs_trained_, active_units=vae.active_units_, vocabulary=len(vae.vocabulary_),
-                    n_train=vae.n_train_, final=vae.history_.records[-1])
+                    n_train=vae.n_train_, random_strings=vae.random_strings_, final=vae.history_.records[-1])
     if representation in ("smiles", "kekule_smiles"):  # the same model decoded without the mask, side by side
         vae.set_params(syntax_mask=False)
         info["metrics_unmasked"] = evaluate_generated(vae.sample(args.samples, random_state=args.seed), train,
@@ -230,23 +231,24 @@ def part_vae(args, representation: str) -> None:
     print(json.dumps({k: v for k, v in info.items() if k != "params"}, indent=1, default=float))
 
 
-def part_charrnn(args) -> None:
+def part_charrnn(args, tokens: str = "smiles") -> None:
     from vaekit.apps.molecules.metrics import Reference
 
     train, test = lines(ZINC / "valid.txt"), lines(ZINC / "test.txt")
+    name = "charrnn" if tokens == "smiles" else f"charrnn_{tokens}"
     info = started()
     t0, c0 = time.perf_counter(), time.process_time()
-    model, vocab, hist = train_charrnn(train, args.minutes, args.seed)
+    model, vocab, hist = train_charrnn(train, args.minutes, args.seed, tokens=tokens)
     info.update(train_seconds=time.perf_counter() - t0, train_cpu_seconds=time.process_time() - c0,
-                epochs=len(hist.records), vocabulary=len(vocab),
+                epochs=len(hist.records), vocabulary=len(vocab), tokens=tokens,
                 final=hist.records[-1])
-    samples = charrnn_sample(model, vocab, args.samples, length_cap(train), seed=args.seed)
-    (args.work / "charrnn_samples.smi").write_text("\n".join(s or "" for s in samples) + "\n")
+    samples = charrnn_sample(model, vocab, args.samples, length_cap(train, tokens), tokens=tokens, seed=args.seed)
+    (args.work / f"{name}_samples.smi").write_text("\n".join(s or "" for s in samples) + "\n")
     info["metrics"] = evaluate_generated(samples, train, Reference(test))
-    ll, unknown = charrnn_log_likelihood(model, vocab, test[: args.n_ll])
+    ll, unknown = charrnn_log_likelihood(model, vocab, test[: args.n_ll], tokens=tokens)
     info.update(test_ll=float(ll.mean()), test_ll_se=float(ll.std(ddof=1) / math.sqrt(len(ll))), n_ll=len(ll),
                 unknown_tokens=unknown)
-    save_json(args.work, "charrnn", info)
+    save_json(args.work, name, info)
     print(json.dumps(info, indent=1, default=float))
 
 
@@ -281,12 +283,12 @@ def part_moses3k(args) -> None:
     idx = rng.permutation(len(smiles))
     train, held = [smiles[i] for i in idx[:3000]], [smiles[i] for i in idx[3000:4000]]
     info = started()
-    vae = MoleculeVAE(random_state=args.seed, max_minutes=args.minutes, budget_clock="cpu")  # defaults, time-capped
+    vae = MoleculeVAE(random_state=args.seed, max_minutes=args.minutes, budget_clock="cpu")  # defaults, a time cap
     t0, c0 = time.perf_counter(), time.process_time()
     vae.fit(train)
     info.update(train_seconds=time.perf_counter() - t0, train_cpu_seconds=time.process_time() - c0,
-                epochs=vae.epochs_trained_, planned_steps=vae.steps,
-                active_units=vae.active_units_)
+                epochs=vae.epochs_trained_, planned_steps=vae.steps, max_minutes=args.minutes,
+                random_strings=vae.random_strings_, active_units=vae.active_units_)
     samples = vae.sample(1000, random_state=args.seed)
     info["metrics"] = moses_metrics(samples, train=train, ks=(1000,))
     info["reconstruction_train"] = vae.reconstruction_accuracy(train[:1000])
@@ -307,7 +309,8 @@ def part_report(args) -> None:
 
     runs = {name: load_json(args.work, key) for name, key in
             [("vaekit SELFIES VAE", "selfies"), ("vaekit SMILES VAE", "smiles"),
-             ("vaekit SMILES VAE, Kekulé form", "kekule_smiles"), ("CharRNN (this run)", "charrnn")]}
+             ("vaekit SMILES VAE, Kekulé form", "kekule_smiles"), ("CharRNN, SMILES tokens (this run)", "charrnn"),
+             ("CharRNN, SELFIES tokens (this run)", "charrnn_selfies")]}
     runs = {k: v for k, v in runs.items() if v is not None}
     opt, small = load_json(args.work, "optimize"), load_json(args.work, "moses3k")
     if not runs:
@@ -339,7 +342,8 @@ def part_report(args) -> None:
                      + " | | | |")
 
     targets = []
-    s, ch = runs.get("vaekit SELFIES VAE"), runs.get("CharRNN (this run)")
+    s, ch = runs.get("vaekit SELFIES VAE"), runs.get("CharRNN, SMILES tokens (this run)")
+    ch_selfies = runs.get("CharRNN, SELFIES tokens (this run)")
 
     def check(label, value, ok):
         targets.append(f"| {label} | {fmt(value)} | {'met' if ok else '**missed**'} |")
@@ -350,7 +354,11 @@ def part_report(args) -> None:
         check("SELFIES unique@10k >= 0.99", m["unique@10000"], m["unique@10000"] >= 0.99)
         check("SELFIES novelty >= 0.9", m["novelty"], m["novelty"] >= 0.9)
         if ch:
-            check(f"SELFIES FCD below CharRNN's ({ch['metrics']['FCD']:.3f})", m["FCD"], m["FCD"] < ch["metrics"]["FCD"])
+            check(f"SELFIES FCD below the SMILES CharRNN's ({ch['metrics']['FCD']:.3f})", m["FCD"],
+                  m["FCD"] < ch["metrics"]["FCD"])
+        if ch_selfies:
+            check(f"SELFIES FCD below the SELFIES CharRNN's ({ch_selfies['metrics']['FCD']:.3f})", m["FCD"],
+                  m["FCD"] < ch_selfies["metrics"]["FCD"])
         check("SELFIES reconstruction (test) >= 0.7", s["reconstruction"], s["reconstruction"] >= 0.7)
     for label, sm in (("SMILES", runs.get("vaekit SMILES VAE")), ("Kekulé SMILES", runs.get("vaekit SMILES VAE, Kekulé form"))):
         if sm:
@@ -411,10 +419,12 @@ def part_report(args) -> None:
         f"Test log-likelihood: importance-weighted log p(x) (k = {s['k'] if s else '?'}) of each molecule's "
         f"canonical string for the VAEs, exact for the CharRNN, on the first {s['n_ll'] if s else '?'} test "
         "molecules, nats per molecule ± standard error; SELFIES and SMILES numbers are not comparable "
-        "(different strings), the CharRNN's (SMILES tokens) is comparable with the SMILES VAE's.", "",
+        "(different strings); the CharRNN's on SMILES tokens is comparable with the SMILES VAE's, the one on SELFIES "
+        "tokens with the SELFIES VAE's.", "",
         f"Models: {arch}. Each model trained for the same budget of CPU time (1 thread; the process's CPU time, since other jobs "
         "shared the machine and wall-clock time would favour whichever ran on a quieter machine); the CharRNN is a "
-        "GRU language model of the same decoder size on SMILES tokens (vaekit's GRUDecoder and "
+        "GRU language model of the same decoder size, on SMILES tokens and, in a second row, on SELFIES tokens "
+        "(vaekit's GRUDecoder and "
         "AutoregressiveCategorical with a constant input, trained by vaekit.train.fit).", "",
         *([f"**Read this as a starved run.** The VAEs trained {min(r['epochs'] for r in runs.values())}-"
            f"{max(r['epochs'] for r in runs.values())} epochs ({max(r['train_cpu_seconds'] for r in runs.values()) / 60:.0f} "
@@ -465,13 +475,15 @@ def part_report(args) -> None:
     if small:
         m = small["metrics"]
         out += ["## Defaults on another chemical space: 3,000 MOSES molecules", "",
-                f"`MoleculeVAE()` with library defaults (training capped at {small['train_cpu_seconds'] / 60:.0f} CPU min, "
-                f"{small['epochs']} epochs) on 3,000 random molecules of `moses/test.csv.gz`: 1,000 samples valid "
+                f"`MoleculeVAE()` with library defaults ({small.get('random_strings', 0)} other SMILES of each "
+                f"training molecule, {small['epochs']} epochs in {small['train_cpu_seconds'] / 60:.0f} CPU min"
+                + (f"; training capped at {small['max_minutes']:.0f} CPU min" if small.get("max_minutes") else "")
+                + f") on 3,000 random molecules of `moses/test.csv.gz`: 1,000 samples valid "
                 f"{m['valid']:.3f}, unique {m['unique@1000']:.3f}, novel {m['novelty']:.3f}, IntDiv {m['IntDiv']:.3f}, "
                 f"filters {m['filters']:.3f}; reconstruction {small['reconstruction_train']:.3f} on training "
                 f"molecules and {small['reconstruction_heldout']:.3f} on 1,000 held-out MOSES molecules; active "
                 f"units {small['active_units']}.", ""]
-    missing = [key for key in ("selfies", "smiles", "kekule_smiles", "charrnn", "optimize", "moses3k")
+    missing = [key for key in ("selfies", "smiles", "kekule_smiles", "charrnn", "charrnn_selfies", "optimize", "moses3k")
                if load_json(args.work, key) is None]
     if missing:
         out += [f"Parts without results in this run (not finished when this report was written): {', '.join(missing)}; "
@@ -513,7 +525,7 @@ def part_report(args) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--part", required=True,
-                   choices=("selfies", "smiles", "kekule_smiles", "charrnn", "optimize", "moses3k", "report"))
+                   choices=("selfies", "smiles", "kekule_smiles", "charrnn", "charrnn_selfies", "optimize", "moses3k", "report"))
     p.add_argument("--minutes", type=float, default=25.0, help="training budget per model (CPU minutes)")
     p.add_argument("--kl-warmup-epochs", type=float, default=2.0, help="KL warm-up length in epochs")
     p.add_argument("--work", type=Path, default=Path("/tmp/vaekit_molecules_bench"))
@@ -535,7 +547,8 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     {"selfies": lambda: part_vae(args, "selfies"), "smiles": lambda: part_vae(args, "smiles"),
      "kekule_smiles": lambda: part_vae(args, "kekule_smiles"),
-     "charrnn": lambda: part_charrnn(args), "optimize": lambda: part_optimize(args),
+     "charrnn": lambda: part_charrnn(args), "charrnn_selfies": lambda: part_charrnn(args, "selfies"),
+     "optimize": lambda: part_optimize(args),
      "moses3k": lambda: part_moses3k(args), "report": lambda: part_report(args)}[args.part]()
 
 

@@ -18,7 +18,7 @@ from vaekit.apps.molecules import metrics as mm
 from vaekit.apps.molecules import tokens as tk
 from vaekit.apps.molecules.cli import main as cli_main
 from vaekit.apps.molecules.cli import read_smiles
-from vaekit.apps.molecules.estimator import MoleculeVAE
+from vaekit.apps.molecules.estimator import MoleculeVAE, strings_per_molecule
 from vaekit.apps.molecules.filters import passes_filters
 from vaekit.apps.molecules.properties import cycle_penalty, logp, penalized_logp, sa, similarity
 
@@ -86,6 +86,15 @@ def test_random_strings_train_on_more_strings_of_the_same_molecules():
     assert np.isfinite(more.score_samples(MOLECULES[:5])).all()
     with pytest.raises(ValueError, match="random_strings"):
         small_vae(random_strings=-1).fit(MOLECULES)
+    with pytest.raises(ValueError, match="random_strings must be an integer.*'auto'"):
+        small_vae(random_strings="many").fit(MOLECULES)
+
+
+def test_random_strings_auto_adds_other_strings_for_small_training_sets_only():
+    rule = [strings_per_molecule("auto", n) for n in (40, 5_000, 12_500, 20_000, 24_445)]
+    assert rule == [20, 20, 10, 0, 0] and strings_per_molecule(3, 40) == 3
+    auto = small_vae(epochs=1, random_strings="auto").fit(MOLECULES)
+    assert auto.random_strings_ == 20 and auto.history_.records[0]["step"] == 21 * len(MOLECULES) // 8
 
 
 def test_vocabulary_maps_unseen_tokens_to_the_unknown_slot_without_a_length_cap():
@@ -282,7 +291,8 @@ def test_masked_decoding_of_an_untrained_decoder_always_parses(greedy, beam):
 # -- MoleculeVAE ---------------------------------------------------------------------------------------
 def small_vae(**kw):
     args = {"latent_dim": 8, "hidden": (32, 64), "embed_dim": 16, "epochs": 120, "batch_size": 8, "lr": 3e-3, "k": 8,
-            "random_state": 0, "device": "cpu", "beta": 0.1, "word_dropout": 0.0, "kl_warmup": 0.0}
+            "random_state": 0, "device": "cpu", "beta": 0.1, "word_dropout": 0.0, "kl_warmup": 0.0,
+            "random_strings": 0}
     return MoleculeVAE(**{**args, **kw})
 
 
@@ -447,6 +457,7 @@ def test_cli_fit_sample_evaluate_optimize(tmp_path, capsys):
     assert rc == 0
     assert (model / "report.md").is_file() and (model / "samples.png").is_file() and (model / "curves.png").is_file()
     assert "1 invalid skipped" in capsys.readouterr().out
+    assert "20 other SMILES of each" in (model / "report.md").read_text()  # "auto" on 40 molecules
     new = tmp_path / "new.smi"
     assert cli_main(["molecules", "sample", str(model), "-n", "25", "--out", str(new)]) == 0
     assert len(new.read_text().splitlines()) == 25
@@ -472,6 +483,9 @@ def test_cli_fit_sample_evaluate_optimize(tmp_path, capsys):
     assert "not valid molecules" in capsys.readouterr().err and not worse.exists()
     assert cli_main(["molecules", "sample", str(model), "-n", "5", "--out", str(new)]) == 2  # exists
     assert "already exists" in capsys.readouterr().err
+    odd = tmp_path / "odd"
+    assert cli_main(["molecules", "fit", str(data), "--out", str(odd), "--random-strings", "some"]) == 2
+    assert "random_strings must be an integer" in capsys.readouterr().err and not odd.exists()
 
 
 def test_cli_bad_smiles_file_is_one_clear_error(tmp_path):

@@ -67,6 +67,12 @@ def load_model(path: str):
     return MoleculeVAE.load(path)
 
 
+def auto_or_whole(text: str) -> int | str:
+    """A whole number given on the command line as an int; "auto" and anything else as given, for the
+    estimator's parameter check to accept or refuse in one sentence."""
+    return int(text) if text.strip().lstrip("-").isdigit() else text
+
+
 def run_fit(args) -> int:
     from vaekit.apps.molecules.estimator import MoleculeVAE
     from vaekit.apps.molecules.metrics import Reference, moses_metrics
@@ -76,9 +82,8 @@ def run_fit(args) -> int:
     if (out / "config.json").exists() and not args.overwrite:
         raise ValueError(f"{out} already holds a saved model; choose another --out or pass --overwrite.")
     smiles = read_smiles(args.data)
-    epochs = args.epochs if args.epochs == "auto" else int(args.epochs)
-    vae = MoleculeVAE(representation=args.representation, latent_dim=args.latent_dim, epochs=epochs,
-                      max_minutes=args.max_minutes, random_strings=args.random_strings, random_state=args.seed,
+    vae = MoleculeVAE(representation=args.representation, latent_dim=args.latent_dim, epochs=auto_or_whole(args.epochs),
+                      max_minutes=args.max_minutes, random_strings=auto_or_whole(args.random_strings), random_state=args.seed,
                       verbose=int(args.verbose))
     vae.fit(smiles)
     vae.save(out, overwrite=args.overwrite)
@@ -174,8 +179,9 @@ def add_commands(subparsers) -> None:
     f.add_argument("--latent-dim", type=int, default=64)
     f.add_argument("--epochs", default="auto", help="number of epochs, or auto (about 6000 steps)")
     f.add_argument("--max-minutes", type=float, default=None, help="stop training after this many minutes")
-    f.add_argument("--random-strings", type=int, default=0, metavar="N",
-                   help="also train on N other SMILES of each molecule (atoms in a random order)")
+    f.add_argument("--random-strings", default="auto", metavar="N",
+                   help="also train on N other SMILES of each molecule (atoms in a random order); auto: 20 up to "
+                        "5,000 molecules, none from 20,000, linear in between")
     f.add_argument("--test", default=None, help="reference SMILES for FCD, SNN, Frag and Scaf in the report")
     f.add_argument("--n-report", type=int, default=1000, help="molecules sampled for the report's metrics")
     f.add_argument("--seed", type=int, default=0)

@@ -66,6 +66,14 @@ class TimeBudget:
         return self.minutes is not None and record["budget_s"] >= 60 * self.minutes
 
 
+def strings_per_molecule(setting: int | str, n_molecules: int) -> int:
+    """``random_strings``, or for "auto" 20 other SMILES per molecule up to 5,000 training molecules, none
+    from 20,000, and a linear ramp in between."""
+    if setting != "auto":
+        return int(setting)
+    return int(round(20 * min(max((20_000 - n_molecules) / 15_000, 0.0), 1.0)))
+
+
 class MoleculeVAE(Estimator):
     """A VAE for molecules: GRU encoder over tokens, Gaussian latent, GRU decoder conditioned on z.
 
@@ -84,11 +92,13 @@ class MoleculeVAE(Estimator):
     atoms), where that valence count is exact: sampled molecules are then almost always valid.
     ``random_strings=n`` adds, for each training molecule, ``n`` of its other SMILES (atoms in a random
     order, SMILES enumeration; Bjerrum 2017, Arus-Pous et al. 2019) to the training strings, so the model
-    learns molecules rather than one string each. In 10 CPU minutes on 3,000 MOSES molecules, n = 10 raised
-    the reconstruction of 1,000 held-out molecules from 0.041 to 0.194 (training molecules 0.742 -> 0.245:
-    far less memorised), and n = 20 reached 0.539 in 63 CPU minutes; in 20 CPU minutes on 24,445 ZINC
-    molecules, n = 5 tied (0.234 against 0.231) (``benchmarks/results/molecules_random_strings.md``); off by
-    default. The model then spreads probability over a molecule's strings: ``score_samples`` stays the
+    learns molecules rather than one string each. ``"auto"`` (the default) picks n from the number of
+    training molecules N: 20 up to 5,000 molecules, none from 20,000, linear in between
+    (``strings_per_molecule``). Chosen on three data sets (``benchmarks/results/molecules_random_strings.md``):
+    on 3,000 MOSES molecules n = 20 raised the reconstruction of 1,000 held-out molecules from 0.041 (10 CPU
+    minutes, 0.742 of the training molecules: memorised) to 0.539 (63 CPU minutes); on 3,000 ZINC molecules
+    from 0.009 to 0.177 (35 CPU minutes each); on 24,445 ZINC molecules n = 5 tied (0.234 against 0.231, 20
+    CPU minutes). The model then spreads probability over a molecule's strings: ``score_samples`` stays the
     probability of the canonical string, lower than without; each epoch is (n + 1) times longer.
     """
 
@@ -104,7 +114,8 @@ class MoleculeVAE(Estimator):
         "kl_warmup": lambda n, v: checks.real(n, v, low=0, high=1),
         "free_bits": lambda n, v: checks.real(n, v, low=0),
         "word_dropout": lambda n, v: checks.real(n, v, low=0, high=1),
-        "random_strings": lambda n, v: checks.integer(n, v, low=0),
+        "random_strings": lambda n, v: v if v == "auto" else checks.integer(
+            n, v, low=0, hint="Use a whole number of other SMILES per molecule, or 'auto'."),
         "k": lambda n, v: checks.integer(n, v, low=1),
         "budget_clock": lambda n, v: checks.choice(n, v, ("wall", "cpu")),
         "precision": lambda n, v: checks.choice(n, v, ("auto", "fp32", "bf16", "fp16")),
@@ -116,7 +127,7 @@ class MoleculeVAE(Estimator):
                  embed_dim: int = 64, epochs: int | str = "auto", steps: int = 6000, max_minutes: float | None = None,
                  budget_clock: str = "wall",
                  batch_size: int = 128, lr: float = 2e-3, beta: float = 0.1, kl_warmup: float = 0.1,
-                 free_bits: float = 0.0, word_dropout: float = 0.1, random_strings: int = 0, k: int = 100,
+                 free_bits: float = 0.0, word_dropout: float = 0.1, random_strings: int | str = "auto", k: int = 100,
                  max_length: int | None = None,
                  syntax_mask: bool = True, device: str = "auto", precision: str = "fp32",
                  random_state: int | None = 0, verbose: int = 0):
@@ -167,9 +178,10 @@ class MoleculeVAE(Estimator):
             raise ValueError("None of the SMILES strings is a valid molecule; check the file's format (one SMILES per line).")
         token_lists = [tk.to_tokens(s, self.representation) for s in canon]
         seed = self._seed()
-        if int(self.random_strings) > 0:  # SMILES enumeration: other strings of the same molecules
+        self.random_strings_ = strings_per_molecule(self.random_strings, len(canon))
+        if self.random_strings_ > 0:  # SMILES enumeration: other strings of the same molecules
             rng = np.random.default_rng(seed)
-            token_lists += [t for s in canon for t in tk.randomized(s, int(self.random_strings), rng, self.representation)]
+            token_lists += [t for s in canon for t in tk.randomized(s, self.random_strings_, rng, self.representation)]
         self.vocabulary_ = tk.Vocabulary.learn(token_lists)
         x, _ = self.vocabulary_.encode(token_lists)
         self.n_train_, self.max_train_tokens_ = len(canon), x.shape[1] - 1
@@ -300,6 +312,7 @@ class MoleculeVAE(Estimator):
     def _fitted_state(self) -> dict:
         return {"vocabulary": self.vocabulary_.tokens, "n_train": self.n_train_,
                 "max_train_tokens": self.max_train_tokens_, "n_invalid": self.n_invalid_, "active_units": self.active_units_,
+                "random_strings": self.random_strings_,
                 "epochs_trained": self.epochs_trained_, "train_seconds": self.train_seconds_,
                 "history": self.history_.records if hasattr(self, "history_") else []}
 
@@ -307,6 +320,7 @@ class MoleculeVAE(Estimator):
         self.vocabulary_ = tk.Vocabulary(list(state["vocabulary"]))
         self.n_train_, self.max_train_tokens_ = state["n_train"], state["max_train_tokens"]
         self.n_invalid_ = state.get("n_invalid", 0)
+        self.random_strings_ = state.get("random_strings", self.random_strings if self.random_strings != "auto" else 0)
         self.active_units_, self.epochs_trained_ = state["active_units"], state["epochs_trained"]
         self.train_seconds_ = state["train_seconds"]
         self.history_records_ = state.get("history", [])

@@ -72,7 +72,8 @@ def write_fit_report(vae, out: Path, *, metrics: dict, samples: list[str | None]
     draw_grid(samples[:24], out / "samples.png")
     parts = ["# Molecule VAE fit report", "",
              f"Representation {vae.representation}, latent_dim {vae.latent_dim}, vocabulary {len(vae.vocabulary_)} "
-             f"tokens, {vae.n_train_} training molecules ({vae.n_invalid_} invalid skipped), "
+             f"tokens, {vae.n_train_} training molecules ({vae.n_invalid_} invalid skipped) and "
+             f"{vae.random_strings_} other SMILES of each, "
              f"{vae.epochs_trained_} epochs in {vae.train_seconds_:.0f} s, active units {vae.active_units_} "
              f"of {vae.latent_dim}.", "", "## Metrics (sampled molecules)", "",
              metric_table({"model": metrics}), "", "## Sampled molecules", "", "![samples](samples.png)", ""]
