@@ -14,7 +14,6 @@ standardisation is included). Scores are deterministic: a fixed evaluation seed 
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pandas as pd
@@ -24,6 +23,7 @@ from vaekit import checks
 from vaekit.apps.anomaly.scores import SCORES, Training, score_rows, train_model
 from vaekit.data import tabular
 from vaekit.estimators.base import Estimator
+from vaekit.estimators.vae import epochs_for
 from vaekit.train import split_validation
 
 PARAMS = {
@@ -43,13 +43,6 @@ PARAMS = {
     "precision": lambda n, v: checks.choice(n, v, ("auto", "fp32", "bf16", "fp16")),
     "random_state": checks.seed,
 }
-
-
-def epochs_for(epochs, steps: int, n_train: int, batch_size: int) -> int:
-    """``epochs``, or for "auto" about ``steps`` gradient steps (between 20 and 400 epochs)."""
-    if epochs != "auto":
-        return int(epochs)
-    return int(np.clip(math.ceil(steps / math.ceil(n_train / batch_size)), 20, 400))
 
 
 def trim_fraction(trim, contamination: float) -> float:
