@@ -307,10 +307,10 @@ def fmt(v, digits: int = 3) -> str:
 def part_report(args) -> None:
     from vaekit.apps.molecules.report import draw_grid
 
-    runs = {name: load_json(args.work, key) for name, key in
-            [("vaekit SELFIES VAE", "selfies"), ("vaekit SMILES VAE", "smiles"),
-             ("vaekit SMILES VAE, Kekulé form", "kekule_smiles"), ("CharRNN, SMILES tokens (this run)", "charrnn"),
-             ("CharRNN, SELFIES tokens (this run)", "charrnn_selfies")]}
+    model_parts = [("vaekit SELFIES VAE", "selfies"), ("vaekit SMILES VAE", "smiles"),
+                   ("vaekit SMILES VAE, Kekulé form", "kekule_smiles"), ("CharRNN, SMILES tokens (this run)", "charrnn"),
+                   ("CharRNN, SELFIES tokens (this run)", "charrnn_selfies")]
+    runs = {name: load_json(args.work, key) for name, key in model_parts}
     runs = {k: v for k, v in runs.items() if v is not None}
     opt, small = load_json(args.work, "optimize"), load_json(args.work, "moses3k")
     if not runs:
@@ -483,8 +483,7 @@ def part_report(args) -> None:
                 f"filters {m['filters']:.3f}; reconstruction {small['reconstruction_train']:.3f} on training "
                 f"molecules and {small['reconstruction_heldout']:.3f} on 1,000 held-out MOSES molecules; active "
                 f"units {small['active_units']}.", ""]
-    missing = [key for key in ("selfies", "smiles", "kekule_smiles", "charrnn", "charrnn_selfies", "optimize", "moses3k")
-               if load_json(args.work, key) is None]
+    missing = [key for key in [*(k for _, k in model_parts), "optimize", "moses3k"] if load_json(args.work, key) is None]
     if missing:
         out += [f"Parts without results in this run (not finished when this report was written): {', '.join(missing)}; "
                 "their targets are not checked below.", ""]

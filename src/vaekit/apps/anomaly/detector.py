@@ -14,7 +14,6 @@ standardisation is included). Scores are deterministic: a fixed evaluation seed 
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import torch

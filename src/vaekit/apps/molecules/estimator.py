@@ -312,7 +312,6 @@ class MoleculeVAE(Estimator):
     def _fitted_state(self) -> dict:
         return {"vocabulary": self.vocabulary_.tokens, "n_train": self.n_train_,
                 "max_train_tokens": self.max_train_tokens_, "n_invalid": self.n_invalid_, "active_units": self.active_units_,
-                "random_strings": self.random_strings_,
                 "epochs_trained": self.epochs_trained_, "train_seconds": self.train_seconds_,
                 "history": self.history_.records if hasattr(self, "history_") else []}
 
@@ -320,7 +319,7 @@ class MoleculeVAE(Estimator):
         self.vocabulary_ = tk.Vocabulary(list(state["vocabulary"]))
         self.n_train_, self.max_train_tokens_ = state["n_train"], state["max_train_tokens"]
         self.n_invalid_ = state.get("n_invalid", 0)
-        self.random_strings_ = state.get("random_strings", self.random_strings if self.random_strings != "auto" else 0)
+        self.random_strings_ = strings_per_molecule(self.random_strings, self.n_train_)
         self.active_units_, self.epochs_trained_ = state["active_units"], state["epochs_trained"]
         self.train_seconds_ = state["train_seconds"]
         self.history_records_ = state.get("history", [])
