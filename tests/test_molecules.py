@@ -90,11 +90,13 @@ def test_random_strings_train_on_more_strings_of_the_same_molecules():
         small_vae(random_strings="many").fit(MOLECULES)
 
 
-def test_random_strings_auto_adds_other_strings_for_small_training_sets_only():
+def test_random_strings_auto_adds_other_strings_for_small_training_sets_only(tmp_path):
     rule = [strings_per_molecule("auto", n) for n in (40, 5_000, 12_500, 20_000, 24_445)]
     assert rule == [20, 20, 10, 0, 0] and strings_per_molecule(3, 40) == 3
     auto = small_vae(epochs=1, random_strings="auto").fit(MOLECULES)
     assert auto.random_strings_ == 20 and auto.history_.records[0]["step"] == 21 * len(MOLECULES) // 8
+    auto.save(tmp_path / "m")
+    assert MoleculeVAE.load(tmp_path / "m").random_strings_ == 20
 
 
 def test_vocabulary_maps_unseen_tokens_to_the_unknown_slot_without_a_length_cap():
